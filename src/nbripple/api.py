@@ -1,0 +1,82 @@
+"""The module-level API, bound to the current workspace (``import nbripple as nr``)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from .artifact import make_query
+from .cards import Card, render_html
+from .model import ArtifactVersion, CardRevision, Execution
+from .refs import Query
+from .workspace import RefLike, current
+
+
+def query(
+    name: str, *, strict: bool = False, time_partition: datetime | date | str | None = None,
+    **partitions: Any,
+) -> Query:
+    """A query for the newest version of ``name`` whose partitions contain these values.
+
+    >>> nr.query("blessed_model", blessed="true").uri
+    'nbripple://blessed_model?blessed=true'
+    """
+    return make_query(name, partitions, strict=strict, time_partition=time_partition)
+
+
+def get(ref: RefLike) -> ArtifactVersion:
+    """Resolve ``name@N``, an ``nbripple://`` URI or a Query to a version.
+
+    Records the version as consumed by the current execution.
+    """
+    return current().get(ref)
+
+
+def load(ref: RefLike, *, as_: str | None = None) -> Any:
+    """Resolve and load a value; records the version as consumed."""
+    return current().load(ref, as_=as_)
+
+
+def search(
+    text: str | None = None,
+    *,
+    partitions: dict[str, Any] | None = None,
+    kind: str | None = None,
+    latest_only: bool = True,
+    limit: int = 50,
+) -> list[ArtifactVersion]:
+    """Case-insensitive search over names, descriptions and cards, newest first.
+
+    Every word of ``text`` must appear in one of them. With ``latest_only`` each
+    artifact contributes its newest version that matches the other filters.
+    """
+    return current().search(text, partitions=partitions, kind=kind,
+                            latest_only=latest_only, limit=limit)
+
+
+def set_card(ref: RefLike, card: Card | str) -> CardRevision:
+    """Add a card revision to a version; earlier revisions are kept."""
+    return current().set_card(ref, card)
+
+
+def card_html(ref: RefLike) -> str:
+    """A version's current card rendered to sanitized HTML ('' when it has none)."""
+    version = current().resolve(ref)
+    return render_html(version.card_markdown or "")
+
+
+def versions(name: str, limit: int | None = None) -> list[ArtifactVersion]:
+    """Every version of an artifact, newest first."""
+    return current().versions(name, limit)
+
+
+def execution(execution_id: str) -> Execution:
+    """One execution by id (or unique prefix)."""
+    return current().execution(execution_id)
+
+
+def executions(
+    notebook: str | None = None, status: str | None = None, limit: int = 50
+) -> list[Execution]:
+    """Recent executions, newest first."""
+    return current().executions(notebook=notebook, status=status, limit=limit)

@@ -1,0 +1,169 @@
+"""Artifacts: named, versioned, partitioned streams of values."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from .cards import Card
+from .model import KINDS
+from .errors import InvalidNameError, KindError
+from .model import ArtifactDecl, ArtifactVersion
+from .refs import (
+    MAX_PARTITION_KEYS,
+    TIME_GRANULARITIES,
+    Query,
+    partition_value,
+    validate_key,
+    validate_name,
+)
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+
+class Artifact:
+    """A declared artifact. Declaring one does no I/O; the declaration is recorded in
+    the catalog on first use, and a later declaration with other partition keys is an
+    error.
+
+    Example::
+
+        blessed_model = nr.Artifact("blessed_model", partition_keys=["blessed"])
+        v = blessed_model.create_from(model, nr.ModelCard("# My model"), blessed="true")
+        blessed_model.query(blessed="true").load()
+    """
+
+    def __init__(
+        self,
+        name: str,
+        partition_keys: tuple[str, ...] | list[str] = (),
+        time_partitioned: bool = False,
+        time_granularity: str = "day",
+        kind: str | None = None,
+        description: str = "",
+        *,
+        workspace: Workspace | None = None,
+    ) -> None:
+        validate_name(name)
+        if isinstance(partition_keys, str):
+            raise InvalidNameError(
+                f"partition_keys must be a list of keys, not the string {partition_keys!r}; "
+                f"write partition_keys=[{partition_keys!r}]"
+            )
+        keys = tuple(partition_keys)
+        if len(keys) > MAX_PARTITION_KEYS:
+            raise InvalidNameError(
+                f"{name} declares {len(keys)} partition keys; the limit is {MAX_PARTITION_KEYS}"
+            )
+        for key in keys:
+            validate_key(key)
+        if len(set(keys)) != len(keys):
+            raise InvalidNameError(f"{name} declares a partition key twice: {keys}")
+        if time_granularity not in TIME_GRANULARITIES:
+            raise InvalidNameError(
+                f"unknown time_granularity {time_granularity!r}; use one of "
+                f"{', '.join(TIME_GRANULARITIES)}"
+            )
+        if kind is not None and kind not in KINDS:
+            raise KindError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
+        self.declaration = ArtifactDecl(
+            name=name,
+            partition_keys=keys,
+            time_partitioned=bool(time_partitioned),
+            time_granularity=time_granularity,
+            kind=kind,
+            description=description or "",
+        )
+        self._workspace = workspace
+
+    @property
+    def name(self) -> str:
+        return self.declaration.name
+
+    @property
+    def partition_keys(self) -> tuple[str, ...]:
+        return self.declaration.partition_keys
+
+    @property
+    def kind(self) -> str | None:
+        return self.declaration.kind
+
+    @property
+    def description(self) -> str:
+        return self.declaration.description
+
+    def __repr__(self) -> str:
+        keys = ", ".join(self.partition_keys)
+        return f"Artifact({self.name!r}, partition_keys=[{keys}])"
+
+    def _ws(self) -> Workspace:
+        if self._workspace is not None:
+            return self._workspace
+        from .workspace import current
+
+        return current()
+
+    def create_from(
+        self,
+        value: Any,
+        card: Card | str | None = None,
+        *,
+        time_partition: datetime | date | str | None = None,
+        **partitions: Any,
+    ) -> ArtifactVersion:
+        """Store ``value`` as the next version of this artifact.
+
+        Every declared partition key needs a value (``str()`` of it; dates as ISO
+        dates). Outside a notebook run the version is committed at once under this
+        process's ``interactive`` execution; inside a run it is staged and committed
+        only if the run succeeds.
+        """
+        return self._ws().create_from(
+            self, value, card, time_partition=time_partition, partitions=partitions
+        )
+
+    def query(
+        self, *, strict: bool = False, time_partition: datetime | date | str | None = None,
+        **partitions: Any,
+    ) -> Query:
+        """A query for the newest version whose partitions contain these values."""
+        unknown = [key for key in partitions if key not in self.partition_keys]
+        if unknown:
+            from .errors import UnknownPartitionKey
+
+            raise UnknownPartitionKey(
+                f"{unknown[0]!r} is not a partition key of {self.name} "
+                f"(keys: {', '.join(self.partition_keys) or 'none declared'})"
+            )
+        return make_query(self.name, partitions, strict=strict, time_partition=time_partition)
+
+    def get(self, **partitions: Any) -> ArtifactVersion:
+        """The newest version matching ``partitions`` (records consumption)."""
+        return self._ws().get(self.query(**partitions))
+
+    def load(self, *, as_: str | None = None, **partitions: Any) -> Any:
+        """Load the newest version matching ``partitions`` (records consumption)."""
+        return self._ws().load(self.query(**partitions), as_=as_)
+
+    def versions(self, limit: int | None = None) -> list[ArtifactVersion]:
+        """Every committed version, newest first."""
+        return self._ws().versions(self.name, limit)
+
+
+def make_query(
+    name: str,
+    partitions: dict[str, Any],
+    *,
+    strict: bool = False,
+    time_partition: datetime | date | str | None = None,
+) -> Query:
+    validate_name(name)
+    for key in partitions:
+        validate_key(key)
+    tp: datetime | None = None
+    if time_partition is not None:
+        from .workspace import truncate_time
+
+        tp = truncate_time(time_partition, "minute")
+    return Query(name, {k: partition_value(v) for k, v in partitions.items()}, tp, strict)

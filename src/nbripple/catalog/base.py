@@ -1,0 +1,78 @@
+"""The narrow interface every catalog implements.
+
+The embedded DuckDB catalog (:mod:`nbripple.catalog.embedded`) is the default; a
+served catalog that talks HTTP to a process owning the file implements the same
+protocol, so the rest of nbripple never knows which one it has.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..model import (
+    ArtifactDecl,
+    ArtifactVersion,
+    CardRevision,
+    Event,
+    Execution,
+    InputRecord,
+    NewVersion,
+)
+from ..refs import Query
+
+
+class Catalog(Protocol):
+    """Where artifacts, versions, cards, executions and events are recorded."""
+
+    # artifacts
+    def get_artifact(self, name: str) -> ArtifactDecl | None: ...
+    def list_artifacts(self) -> list[ArtifactDecl]: ...
+
+    # versions
+    def commit(self, execution_id: str | None, new: list[NewVersion]) -> list[ArtifactVersion]:
+        """Commit versions in one transaction: number them, record events and cards."""
+        ...
+
+    def get_version(self, name: str, version: int) -> ArtifactVersion | None: ...
+    def find_version(self, query: Query) -> ArtifactVersion | None: ...
+    def partition_values(self, name: str, keys: list[str]) -> dict[str, list[str]]: ...
+    def list_versions(self, name: str, limit: int | None = None) -> list[ArtifactVersion]: ...
+    def versions_produced_by(self, execution_id: str) -> list[ArtifactVersion]: ...
+    def search(
+        self,
+        terms: list[str],
+        *,
+        partitions: dict[str, str],
+        kind: str | None,
+        latest_only: bool,
+        limit: int,
+    ) -> list[ArtifactVersion]: ...
+
+    # cards
+    def add_card(self, name: str, version: int, card_type: str, markdown: str) -> CardRevision: ...
+    def card_history(self, name: str, version: int) -> list[CardRevision]: ...
+
+    # executions
+    def create_execution(self, execution: Execution) -> None: ...
+    def update_execution(self, execution_id: str, **fields: Any) -> None: ...
+    def get_execution(self, execution_id: str) -> Execution | None: ...
+    def list_executions(
+        self,
+        *,
+        notebook: str | None = None,
+        status: str | None = None,
+        kind: str | None = None,
+        limit: int = 50,
+    ) -> list[Execution]: ...
+    def record_consumption(
+        self, execution_id: str, name: str, version: int, parameter: str | None = None
+    ) -> None: ...
+    def execution_inputs(self, execution_id: str) -> list[InputRecord]: ...
+
+    # events
+    def events_after(self, seq: int, limit: int = 1000) -> list[Event]: ...
+    def last_event_seq(self) -> int: ...
+
+    def now(self) -> datetime: ...
+    def close(self) -> None: ...

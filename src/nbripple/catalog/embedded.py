@@ -1,0 +1,614 @@
+"""The embedded catalog: one DuckDB file, shared by processes one burst at a time.
+
+DuckDB lets a single process open a database file for writing. So a process holds
+its connection only across a burst of operations and releases it after a short idle
+time (``idle_release_ms``), letting other processes in; opening while another
+process holds the file is retried with jittered exponential backoff until
+``lock_timeout_s``, then :class:`~nbripple.errors.CatalogLockedError` is raised.
+Nothing holds the file while idle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ..errors import CatalogLockedError, SchemaVersionError
+from ..model import (
+    ArtifactDecl,
+    ArtifactVersion,
+    CardRevision,
+    Event,
+    Execution,
+    InputRecord,
+    NewVersion,
+)
+from ..refs import Query
+from .schema import MIGRATIONS, SCHEMA_VERSION, SCHEMA_VERSION_KEY
+
+_VERSION_COLUMNS = (
+    "v.artifact, v.version, v.partitions, v.time_partition, v.kind, v.python_type, "
+    "v.content_hash, v.size, v.uri, v.inline_value, v.table_schema, v.num_rows, v.meta, "
+    "v.execution_id, v.created_at, v.seq, v.card_type, v.card, a.description"
+)
+_VERSION_FROM = "versions v JOIN artifacts a ON a.name = v.artifact"
+_EXECUTION_FIELDS = [f.name for f in fields(Execution) if not f.name.startswith("_")]
+_EXECUTION_JSON = {"parameters", "error", "trigger"}
+_LOCK_PID_RE = re.compile(r"PID (\d+)")
+
+
+def utcnow() -> datetime:
+    """Naive UTC time, as stored in TIMESTAMP columns."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def _naive(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _is_lock_conflict(exc: duckdb.Error) -> bool:
+    text = str(exc)
+    return "lock" in text.lower() and ("Conflicting" in text or "Could not set" in text)
+
+
+class EmbeddedCatalog:
+    """The catalog in one DuckDB file (see the module docstring for the locking rules).
+
+    Use :meth:`for_path` to share one instance per file within a process.
+    """
+
+    _instances: dict[tuple[str, float, float], EmbeddedCatalog] = {}
+    _instances_lock = threading.Lock()
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, idle_release_ms: float = 100.0,
+        lock_timeout_s: float = 60.0,
+    ) -> None:
+        self.path = Path(path)
+        self.idle_release_s = max(0.0, idle_release_ms / 1000.0)
+        self.lock_timeout_s = lock_timeout_s
+        self._lock = threading.RLock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._depth = 0
+        self._last_used = 0.0
+        self._migrated = False
+        self._releaser: threading.Thread | None = None
+        self._wake = threading.Condition(self._lock)
+        self.opens = 0  # how many times the file was opened (for diagnostics/tests)
+        os.register_at_fork(after_in_child=self._forget_after_fork)
+
+    @classmethod
+    def for_path(
+        cls, path: str | os.PathLike[str], *, idle_release_ms: float = 100.0,
+        lock_timeout_s: float = 60.0,
+    ) -> EmbeddedCatalog:
+        key = (str(Path(path).resolve()), idle_release_ms, lock_timeout_s)
+        with cls._instances_lock:
+            instance = cls._instances.get(key)
+            if instance is None:
+                instance = cls(path, idle_release_ms=idle_release_ms,
+                               lock_timeout_s=lock_timeout_s)
+                cls._instances[key] = instance
+            return instance
+
+    # -- connection lifecycle -----------------------------------------------
+    def _forget_after_fork(self) -> None:
+        # A forked child must not use (or close) the parent's connection.
+        self._lock = threading.RLock()
+        self._wake = threading.Condition(self._lock)
+        self._con = None
+        self._depth = 0
+        self._releaser = None
+
+    @contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The open connection for one operation; reentrant within a thread."""
+        with self._lock:
+            if self._con is None:
+                self._con = self._open()
+            self._depth += 1
+            try:
+                yield self._con
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._last_used = time.monotonic()
+                    if self.idle_release_s == 0:
+                        self._close_locked()
+                    else:
+                        self._ensure_releaser()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection inside BEGIN ... COMMIT (ROLLBACK on error)."""
+        with self.connection() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.002
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.Error as exc:
+                if not _is_lock_conflict(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    match = _LOCK_PID_RE.search(str(exc))
+                    holder = f" (held by PID {match.group(1)})" if match else ""
+                    raise CatalogLockedError(
+                        f"the catalog {self.path} stayed locked by another process{holder} "
+                        f"for {self.lock_timeout_s:g} s; stop that process, or raise "
+                        "lock_timeout_s in config.toml (or use the served catalog for many "
+                        "concurrent writers)"
+                    ) from exc
+                time.sleep(random.uniform(0, delay))  # full jitter
+                delay = min(delay * 2, 0.1)
+        self.opens += 1
+        try:
+            if not self._migrated:
+                self._migrate(con)
+                self._migrated = True
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def _ensure_releaser(self) -> None:
+        if self._releaser is not None and self._releaser.is_alive():
+            return
+        self._releaser = threading.Thread(
+            target=self._release_when_idle, name="nbripple-catalog-release", daemon=True
+        )
+        self._releaser.start()
+
+    def _release_when_idle(self) -> None:
+        with self._lock:
+            while self._con is not None:
+                idle = time.monotonic() - self._last_used
+                if self._depth == 0 and idle >= self.idle_release_s:
+                    self._close_locked()
+                    break
+                self._wake.wait(timeout=max(self.idle_release_s - idle, 0.005))
+            self._releaser = None
+
+    def _close_locked(self) -> None:
+        if self._con is not None:
+            try:
+                self._con.close()
+            finally:
+                self._con = None
+
+    def close(self) -> None:
+        """Release the file now (it is reopened on the next operation)."""
+        with self._lock:
+            if self._depth == 0:
+                self._close_locked()
+
+    @property
+    def is_open(self) -> bool:
+        return self._con is not None
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    # -- schema -------------------------------------------------------------
+    def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
+        has_meta = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+        ).fetchone()
+        current = 0
+        if has_meta and has_meta[0]:
+            row = con.execute(
+                "SELECT value FROM meta WHERE key = ?", [SCHEMA_VERSION_KEY]
+            ).fetchone()
+            current = int(row[0]) if row else 0
+        if current > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"the catalog {self.path} has schema version {current}, but this nbripple "
+                f"knows versions up to {SCHEMA_VERSION}: upgrade nbripple "
+                "(pip install -U nbripple) to open it"
+            )
+        if current == SCHEMA_VERSION:
+            return
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for steps in MIGRATIONS[current:]:
+                for statement in steps:
+                    con.execute(statement)
+            con.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [SCHEMA_VERSION_KEY, str(SCHEMA_VERSION)],
+            )
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        with self.connection() as con:
+            row = con.execute("SELECT value FROM meta WHERE key = ?",
+                              [SCHEMA_VERSION_KEY]).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- artifacts ----------------------------------------------------------
+    def get_artifact(self, name: str) -> ArtifactDecl | None:
+        with self.connection() as con:
+            row = con.execute(
+                "SELECT name, partition_keys, time_partitioned, time_granularity, kind, "
+                "description, created_at, latest_version FROM artifacts WHERE name = ?",
+                [name],
+            ).fetchone()
+        return _decl(row) if row else None
+
+    def list_artifacts(self) -> list[ArtifactDecl]:
+        with self.connection() as con:
+            rows = con.execute(
+                "SELECT name, partition_keys, time_partitioned, time_granularity, kind, "
+                "description, created_at, latest_version FROM artifacts ORDER BY name"
+            ).fetchall()
+        return [_decl(row) for row in rows]
+
+    def _ensure_artifact(self, con: duckdb.DuckDBPyConnection, decl: ArtifactDecl) -> None:
+        con.execute(
+            "INSERT INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING",
+            [decl.name, json.dumps(list(decl.partition_keys)), decl.time_partitioned,
+             decl.time_granularity, decl.kind, decl.description, utcnow()],
+        )
+        if decl.description:
+            con.execute(
+                "UPDATE artifacts SET description = ? WHERE name = ? AND description = ''",
+                [decl.description, decl.name],
+            )
+
+    # -- versions -----------------------------------------------------------
+    def commit(self, execution_id: str | None, new: list[NewVersion]) -> list[ArtifactVersion]:
+        if not new:
+            return []
+        now = utcnow()
+        committed: list[tuple[str, int]] = []
+        with self.transaction() as con:
+            for item in new:
+                self._ensure_artifact(con, item.artifact)
+                row = con.execute(
+                    "UPDATE artifacts SET latest_version = latest_version + 1 WHERE name = ? "
+                    "RETURNING latest_version",
+                    [item.artifact.name],
+                ).fetchone()
+                assert row is not None
+                number = int(row[0])
+                seq_row = con.execute(
+                    "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
+                    "WHERE key = 'seq' RETURNING CAST(value AS BIGINT)"
+                ).fetchone()
+                assert seq_row is not None
+                seq = int(seq_row[0])
+                con.execute(
+                    "INSERT INTO versions VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        item.artifact.name, number, seq,
+                        json.dumps(item.partitions, sort_keys=True),
+                        _naive(item.time_partition), item.kind, item.python_type,
+                        item.content_hash, item.size, item.uri, item.inline_value,
+                        json.dumps(item.schema) if item.schema is not None else None,
+                        item.num_rows, json.dumps(item.meta), execution_id,
+                        item.card_type if item.card is not None else None, item.card, now,
+                    ],
+                )
+                if item.card is not None:
+                    con.execute(
+                        "INSERT INTO cards VALUES (?, ?, 1, ?, ?, ?)",
+                        [item.artifact.name, number, item.card_type or "card", item.card, now],
+                    )
+                con.execute(
+                    "INSERT INTO events VALUES (?, 'version', ?, ?, ?, ?)",
+                    [seq, item.artifact.name, number, execution_id, now],
+                )
+                committed.append((item.artifact.name, number))
+            rows = [
+                con.execute(
+                    f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM} "
+                    "WHERE v.artifact = ? AND v.version = ?", [name, number],
+                ).fetchone()
+                for name, number in committed
+            ]
+        return [_version(row) for row in rows if row is not None]
+
+    def get_version(self, name: str, version: int) -> ArtifactVersion | None:
+        with self.connection() as con:
+            row = con.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM} "
+                "WHERE v.artifact = ? AND v.version = ?",
+                [name, version],
+            ).fetchone()
+        return _version(row) if row else None
+
+    def find_version(self, query: Query) -> ArtifactVersion | None:
+        sql = [f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM} WHERE v.artifact = ?"]
+        params: list[Any] = [query.name]
+        if query.strict:
+            sql.append("AND v.partitions = ?")
+            params.append(json.dumps(query.partitions, sort_keys=True))
+        else:
+            for key, value in query.partitions.items():
+                sql.append("AND json_extract_string(v.partitions, ?) = ?")
+                params.extend([f"$.{key}", value])
+        if query.time_partition is not None:
+            sql.append("AND v.time_partition = ?")
+            params.append(_naive(query.time_partition))
+        sql.append("ORDER BY v.version DESC LIMIT 1")
+        with self.connection() as con:
+            row = con.execute(" ".join(sql), params).fetchone()
+        return _version(row) if row else None
+
+    def partition_values(self, name: str, keys: list[str]) -> dict[str, list[str]]:
+        with self.connection() as con:
+            rows = con.execute(
+                "SELECT DISTINCT partitions FROM versions WHERE artifact = ?", [name]
+            ).fetchall()
+        found: dict[str, set[str]] = {key: set() for key in keys}
+        for (text,) in rows:
+            parts = json.loads(text)
+            for key in keys:
+                if key in parts:
+                    found[key].add(parts[key])
+        return {key: sorted(values) for key, values in found.items()}
+
+    def list_versions(self, name: str, limit: int | None = None) -> list[ArtifactVersion]:
+        sql = f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM} WHERE v.artifact = ? " \
+              "ORDER BY v.version DESC"
+        params: list[Any] = [name]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self.connection() as con:
+            rows = con.execute(sql, params).fetchall()
+        return [_version(row) for row in rows]
+
+    def versions_produced_by(self, execution_id: str) -> list[ArtifactVersion]:
+        with self.connection() as con:
+            rows = con.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM} WHERE v.execution_id = ? "
+                "ORDER BY v.seq",
+                [execution_id],
+            ).fetchall()
+        return [_version(row) for row in rows]
+
+    def search(
+        self,
+        terms: list[str],
+        *,
+        partitions: dict[str, str],
+        kind: str | None,
+        latest_only: bool,
+        limit: int,
+    ) -> list[ArtifactVersion]:
+        where: list[str] = []
+        params: list[Any] = []
+        for term in terms:
+            where.append(
+                "(contains(lower(v.artifact), ?) OR contains(lower(a.description), ?) "
+                "OR contains(lower(coalesce(v.card, '')), ?))"
+            )
+            params.extend([term.lower()] * 3)
+        for key, value in partitions.items():
+            where.append("json_extract_string(v.partitions, ?) = ?")
+            params.extend([f"$.{key}", value])
+        if kind is not None:
+            where.append("v.kind = ?")
+            params.append(kind)
+        sql = f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        if latest_only:
+            sql += " QUALIFY row_number() OVER (PARTITION BY v.artifact ORDER BY v.version DESC) = 1"
+        sql += " ORDER BY v.seq DESC LIMIT ?"
+        params.append(limit)
+        with self.connection() as con:
+            rows = con.execute(sql, params).fetchall()
+        return [_version(row) for row in rows]
+
+    # -- cards --------------------------------------------------------------
+    def add_card(self, name: str, version: int, card_type: str, markdown: str) -> CardRevision:
+        now = utcnow()
+        with self.transaction() as con:
+            row = con.execute(
+                "SELECT coalesce(max(revision), 0) + 1 FROM cards WHERE artifact = ? AND version = ?",
+                [name, version],
+            ).fetchone()
+            revision = int(row[0]) if row else 1
+            con.execute("INSERT INTO cards VALUES (?, ?, ?, ?, ?, ?)",
+                        [name, version, revision, card_type, markdown, now])
+            con.execute(
+                "UPDATE versions SET card = ?, card_type = ? WHERE artifact = ? AND version = ?",
+                [markdown, card_type, name, version],
+            )
+        return CardRevision(name, version, revision, card_type, markdown, _aware(now) or now)
+
+    def card_history(self, name: str, version: int) -> list[CardRevision]:
+        with self.connection() as con:
+            rows = con.execute(
+                "SELECT artifact, version, revision, card_type, markdown, created_at FROM cards "
+                "WHERE artifact = ? AND version = ? ORDER BY revision",
+                [name, version],
+            ).fetchall()
+        return [
+            CardRevision(r[0], r[1], r[2], r[3], r[4], _aware(r[5]) or r[5]) for r in rows
+        ]
+
+    # -- executions ---------------------------------------------------------
+    def create_execution(self, execution: Execution) -> None:
+        values = [_execution_value(name, getattr(execution, name)) for name in _EXECUTION_FIELDS]
+        columns = ", ".join(_EXECUTION_FIELDS)
+        marks = ", ".join("?" for _ in _EXECUTION_FIELDS)
+        with self.connection() as con:
+            con.execute(f"INSERT INTO executions ({columns}) VALUES ({marks})", values)
+
+    def update_execution(self, execution_id: str, **changes: Any) -> None:
+        unknown = set(changes) - set(_EXECUTION_FIELDS) - {"heartbeat_at"}
+        if unknown:
+            raise ValueError(f"unknown execution fields: {sorted(unknown)}")
+        if not changes:
+            return
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        values = [_execution_value(name, value) for name, value in changes.items()]
+        with self.connection() as con:
+            con.execute(f"UPDATE executions SET {assignments} WHERE id = ?",
+                        [*values, execution_id])
+
+    def get_execution(self, execution_id: str) -> Execution | None:
+        columns = ", ".join(_EXECUTION_FIELDS)
+        with self.connection() as con:
+            row = con.execute(f"SELECT {columns} FROM executions WHERE id = ?",
+                              [execution_id]).fetchone()
+            if row is None and len(execution_id) >= 4:
+                rows = con.execute(
+                    f"SELECT {columns} FROM executions WHERE starts_with(id, ?) LIMIT 2",
+                    [execution_id],
+                ).fetchall()
+                row = rows[0] if len(rows) == 1 else None
+        return _execution(row) if row else None
+
+    def list_executions(
+        self,
+        *,
+        notebook: str | None = None,
+        status: str | None = None,
+        kind: str | None = None,
+        limit: int = 50,
+    ) -> list[Execution]:
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (("notebook", notebook), ("status", status), ("kind", kind)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = f"SELECT {', '.join(_EXECUTION_FIELDS)} FROM executions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY started_at DESC LIMIT ?"
+        params.append(limit)
+        with self.connection() as con:
+            rows = con.execute(sql, params).fetchall()
+        return [_execution(row) for row in rows]
+
+    def record_consumption(
+        self, execution_id: str, name: str, version: int, parameter: str | None = None
+    ) -> None:
+        with self.connection() as con:
+            con.execute(
+                "INSERT INTO consumed SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS ("
+                "SELECT 1 FROM consumed WHERE execution_id = ? AND artifact = ? AND version = ? "
+                "AND parameter IS NOT DISTINCT FROM ?)",
+                [execution_id, name, version, parameter, utcnow(),
+                 execution_id, name, version, parameter],
+            )
+
+    def execution_inputs(self, execution_id: str) -> list[InputRecord]:
+        with self.connection() as con:
+            rows = con.execute(
+                "SELECT artifact, version, parameter, consumed_at FROM consumed "
+                "WHERE execution_id = ? ORDER BY consumed_at, artifact, version",
+                [execution_id],
+            ).fetchall()
+        return [InputRecord(r[0], r[1], r[2], _aware(r[3]) or r[3]) for r in rows]
+
+    # -- events -------------------------------------------------------------
+    def events_after(self, seq: int, limit: int = 1000) -> list[Event]:
+        with self.connection() as con:
+            rows = con.execute(
+                "SELECT seq, kind, artifact, version, execution_id, created_at FROM events "
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
+                [seq, limit],
+            ).fetchall()
+        return [Event(r[0], r[1], r[2], r[3], r[4], _aware(r[5]) or r[5]) for r in rows]
+
+    def last_event_seq(self) -> int:
+        with self.connection() as con:
+            row = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
+        return int(row[0]) if row else 0
+
+
+def _decl(row: Any) -> ArtifactDecl:
+    return ArtifactDecl(
+        name=row[0],
+        partition_keys=tuple(json.loads(row[1])),
+        time_partitioned=bool(row[2]),
+        time_granularity=row[3],
+        kind=row[4],
+        description=row[5],
+        created_at=_aware(row[6]),
+        latest_version=int(row[7]),
+    )
+
+
+def _version(row: Any) -> ArtifactVersion:
+    return ArtifactVersion(
+        name=row[0],
+        version=int(row[1]),
+        partitions=json.loads(row[2]),
+        time_partition=_aware(row[3]),
+        kind=row[4],
+        python_type=row[5],
+        content_hash=row[6],
+        size=int(row[7]),
+        uri=row[8],
+        inline_value=row[9],
+        schema=json.loads(row[10]) if row[10] is not None else None,
+        num_rows=row[11],
+        meta=json.loads(row[12]),
+        execution_id=row[13],
+        created_at=_aware(row[14]) or row[14],
+        seq=int(row[15]),
+        card_type=row[16],
+        card_markdown=row[17],
+        description=row[18] or "",
+    )
+
+
+def _execution_value(name: str, value: Any) -> Any:
+    if name in _EXECUTION_JSON:
+        return json.dumps(value, default=str) if value is not None else None
+    if isinstance(value, datetime):
+        return _naive(value)
+    return value
+
+
+def _execution(row: Any) -> Execution:
+    values: dict[str, Any] = {}
+    for name, value in zip(_EXECUTION_FIELDS, row, strict=True):
+        if name in _EXECUTION_JSON:
+            value = json.loads(value) if value is not None else None
+        elif isinstance(value, datetime):
+            value = _aware(value)
+        values[name] = value
+    if values.get("parameters") is None:
+        values["parameters"] = {}
+    return Execution(**values)

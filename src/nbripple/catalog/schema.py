@@ -1,0 +1,109 @@
+"""The catalog's tables and their forward migrations.
+
+Each entry of :data:`MIGRATIONS` moves the schema one version forward; the schema
+version is kept in the ``meta`` table. Opening a catalog applies the missing
+migrations in one transaction; a catalog newer than this code is refused.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION_KEY = "schema_version"
+
+_V1 = [
+    """
+    CREATE TABLE IF NOT EXISTS meta (
+        key VARCHAR PRIMARY KEY,
+        value VARCHAR NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE artifacts (
+        name VARCHAR PRIMARY KEY,
+        partition_keys VARCHAR NOT NULL,      -- JSON list, declaration order
+        time_partitioned BOOLEAN NOT NULL,
+        time_granularity VARCHAR NOT NULL,
+        kind VARCHAR,
+        description VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        latest_version INTEGER NOT NULL       -- versions are numbered from this counter
+    )
+    """,
+    """
+    CREATE TABLE versions (
+        artifact VARCHAR NOT NULL,
+        version INTEGER NOT NULL,
+        seq BIGINT NOT NULL,                  -- global commit order
+        partitions VARCHAR NOT NULL,          -- canonical JSON object, sorted keys
+        time_partition TIMESTAMP,
+        kind VARCHAR NOT NULL,
+        python_type VARCHAR NOT NULL,
+        content_hash VARCHAR NOT NULL,
+        size BIGINT NOT NULL,
+        uri VARCHAR,
+        inline_value VARCHAR,
+        table_schema VARCHAR,                 -- JSON list of {name, type}
+        num_rows BIGINT,
+        meta VARCHAR NOT NULL,                -- JSON object
+        execution_id VARCHAR,
+        card_type VARCHAR,                    -- current card (history in cards)
+        card VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (artifact, version)
+    )
+    """,
+    """
+    CREATE TABLE cards (
+        artifact VARCHAR NOT NULL,
+        version INTEGER NOT NULL,
+        revision INTEGER NOT NULL,
+        card_type VARCHAR NOT NULL,
+        markdown VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (artifact, version, revision)
+    )
+    """,
+    """
+    CREATE TABLE executions (
+        id VARCHAR PRIMARY KEY,
+        kind VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        notebook VARCHAR,
+        notebook_hash VARCHAR,
+        parameters VARCHAR NOT NULL,          -- JSON object
+        started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP,
+        error VARCHAR,                        -- JSON object
+        output_notebook_hash VARCHAR,
+        pid INTEGER,
+        host VARCHAR,
+        trigger VARCHAR,                      -- JSON object
+        parent_id VARCHAR,
+        chain_depth INTEGER NOT NULL,
+        label VARCHAR,
+        heartbeat_at TIMESTAMP
+    )
+    """,
+    """
+    CREATE TABLE consumed (
+        execution_id VARCHAR NOT NULL,
+        artifact VARCHAR NOT NULL,
+        version INTEGER NOT NULL,
+        parameter VARCHAR,
+        consumed_at TIMESTAMP NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE events (
+        seq BIGINT PRIMARY KEY,
+        kind VARCHAR NOT NULL,
+        artifact VARCHAR NOT NULL,
+        version INTEGER NOT NULL,
+        execution_id VARCHAR,
+        created_at TIMESTAMP NOT NULL
+    )
+    """,
+    "INSERT INTO meta VALUES ('seq', '0')",
+]
+
+MIGRATIONS: list[list[str]] = [_V1]
+SCHEMA_VERSION = len(MIGRATIONS)

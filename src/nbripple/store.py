@@ -1,0 +1,260 @@
+"""A content-addressed blob store on any fsspec filesystem.
+
+Blobs live at ``<root>/blobs/<hash[:2]>/<hash>`` where ``hash`` is the SHA-256 of
+the content, so identical content is stored once. A blob is written completely
+before any catalog row points to it, and every read is verified against its hash:
+a mismatch raises :class:`~nbripple.errors.IntegrityError`, never wrong data.
+
+No path in the store is built from user input: keys are hex digests only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from .errors import IntegrityError, NotFound, StorePathError
+
+HASH_NAME = "sha256"
+_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
+_CHUNK = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A stored blob: its hex digest and size in bytes."""
+
+    digest: str
+    size: int
+
+
+def hash_bytes(data: bytes | bytearray | memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """SHA-256 and size of a local file, read in chunks."""
+    with open(path, "rb") as fh:
+        digest = hashlib.file_digest(fh, HASH_NAME).hexdigest()
+        size = fh.tell()
+    return digest, size
+
+
+def check_digest(digest: str) -> str:
+    if not isinstance(digest, str) or not _DIGEST_RE.fullmatch(digest):
+        raise StorePathError(f"{digest!r} is not a blob digest (64 lowercase hex characters)")
+    return digest
+
+
+def safe_join(root: Path, relative: str) -> Path:
+    """Join ``relative`` under ``root``, refusing anything that would escape it."""
+    if not relative or relative.startswith(("/", "\\")) or "\x00" in relative:
+        raise StorePathError(f"refusing path {relative!r}: it must be relative to {root}")
+    parts = Path(relative).parts
+    if any(part in ("..", "") for part in parts) or Path(relative).is_absolute():
+        raise StorePathError(f"refusing path {relative!r}: it would escape {root}")
+    target = (root / relative).resolve()
+    root_resolved = root.resolve()
+    if target != root_resolved and root_resolved not in target.parents:
+        raise StorePathError(f"refusing path {relative!r}: it would escape {root}")
+    return target
+
+
+class Store:
+    """Content-addressed blobs under an fsspec URL.
+
+    Example::
+
+        store = Store("memory://nbripple")
+        blob = store.put_bytes(b"hello")
+        store.read(blob.digest) == b"hello"
+    """
+
+    def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
+        self.url = url
+        fs, root = fsspec.core.url_to_fs(url, **(options or {}))
+        self.fs: fsspec.AbstractFileSystem = fs
+        self.root: str = str(root).rstrip("/")
+        self.is_local = isinstance(fs, LocalFileSystem)
+        self._known: set[str] = set()
+
+    # -- paths ---------------------------------------------------------------
+    def blob_path(self, digest: str) -> str:
+        check_digest(digest)
+        return f"{self.root}/blobs/{digest[:2]}/{digest}"
+
+    def blob_uri(self, digest: str) -> str:
+        path = self.blob_path(digest)
+        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        return path if self.is_local else f"{protocol}://{path.lstrip('/')}"
+
+    def exists(self, digest: str) -> bool:
+        if digest in self._known:
+            return True
+        found = bool(self.fs.exists(self.blob_path(digest)))
+        if found:
+            self._known.add(digest)
+        return found
+
+    # -- writing -------------------------------------------------------------
+    def put_bytes(self, data: bytes | bytearray | memoryview) -> Blob:
+        """Store ``data`` unless identical content is already there."""
+        digest = hash_bytes(data)
+        size = len(data) if not isinstance(data, memoryview) else data.nbytes
+        if not self.exists(digest):
+            path = self.blob_path(digest)
+            if self.is_local:
+                self._write_local_atomic(path, lambda fh: fh.write(data))
+            else:
+                self.fs.pipe_file(path, bytes(data))
+            self._known.add(digest)
+        return Blob(digest, size)
+
+    def put_file(self, local_path: str | os.PathLike[str], *, move: bool = False) -> Blob:
+        """Store a local file; with ``move=True`` the file may be moved into the store."""
+        digest, size = hash_file(local_path)
+        if self.exists(digest):
+            if move:
+                os.unlink(local_path)
+            return Blob(digest, size)
+        path = self.blob_path(digest)
+        if self.is_local:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if move and _same_device(local_path, Path(path).parent):
+                os.replace(local_path, path)
+            else:
+                self._write_local_atomic(path, lambda fh: _copy_into(local_path, fh))
+                if move:
+                    os.unlink(local_path)
+        else:
+            self.fs.put_file(str(local_path), path)
+            if move:
+                os.unlink(local_path)
+        self._known.add(digest)
+        return Blob(digest, size)
+
+    @contextmanager
+    def staging_file(self, suffix: str = "") -> Iterator[Path]:
+        """A local temporary path on the store's device (for a cheap move into place)."""
+        if self.is_local:
+            tmp_dir = Path(self.root) / "tmp"
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            tmp_dir = Path(tempfile.gettempdir())
+        path = tmp_dir / f"{uuid.uuid4().hex}{suffix}"
+        try:
+            yield path
+        finally:
+            if path.exists():
+                path.unlink()
+
+    def _write_local_atomic(self, path: str, write: Any) -> None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+        try:
+            with open(tmp, "wb") as fh:
+                write(fh)
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+    # -- reading -------------------------------------------------------------
+    def read(self, digest: str, *, label: str = "") -> bytes:
+        """The blob's bytes, verified against its digest."""
+        path = self.blob_path(digest)
+        try:
+            data: bytes = self.fs.cat_file(path)
+        except FileNotFoundError as exc:
+            raise NotFound(self._missing_message(digest, label)) from exc
+        self._verify(digest, hash_bytes(data), label)
+        return data
+
+    def read_buffer(self, digest: str, *, label: str = "") -> Any:
+        """Like :meth:`read` but zero-copy for local stores (a pyarrow memory map)."""
+        if not self.is_local:
+            return self.read(digest, label=label)
+        import pyarrow as pa
+
+        path = self.blob_path(digest)
+        if not os.path.exists(path):
+            raise NotFound(self._missing_message(digest, label))
+        with pa.memory_map(path, "r") as source:
+            buffer = source.read_buffer()
+        self._verify(digest, hashlib.sha256(memoryview(buffer)).hexdigest(), label)
+        return buffer
+
+    def fetch_to(self, digest: str, dest: str | os.PathLike[str], *, label: str = "") -> Path:
+        """Copy a blob to a local file, verifying it; the file appears only when complete."""
+        target = Path(dest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.part"
+        try:
+            source = self.blob_path(digest)
+            try:
+                if self.is_local:
+                    shutil.copyfile(source, tmp)
+                else:
+                    self.fs.get_file(source, str(tmp))
+            except FileNotFoundError as exc:
+                raise NotFound(self._missing_message(digest, label)) from exc
+            actual, _ = hash_file(tmp)
+            self._verify(digest, actual, label)
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return target
+
+    def _verify(self, expected: str, actual: str, label: str) -> None:
+        if actual != expected:
+            what = f" of {label}" if label else ""
+            raise IntegrityError(
+                f"blob {expected}{what} is corrupt: its content hashes to {actual}. "
+                f"The store at {self.url} was modified outside nbripple; restore the blob "
+                "from a backup or re-create the version."
+            )
+
+    def _missing_message(self, digest: str, label: str) -> str:
+        what = f" of {label}" if label else ""
+        return f"blob {digest}{what} is missing from the store at {self.url}"
+
+    # -- maintenance ---------------------------------------------------------
+    def iter_digests(self) -> Iterator[str]:
+        """Every blob digest in the store."""
+        base = f"{self.root}/blobs"
+        if not self.fs.exists(base):
+            return
+        for path in self.fs.find(base):
+            name = str(path).rsplit("/", 1)[-1]
+            if _DIGEST_RE.fullmatch(name):
+                yield name
+
+    def delete(self, digest: str) -> None:
+        self.fs.rm_file(self.blob_path(digest))
+        self._known.discard(digest)
+
+
+def _same_device(path: str | os.PathLike[str], directory: Path) -> bool:
+    try:
+        return os.stat(path).st_dev == os.stat(directory).st_dev
+    except OSError:
+        return False
+
+
+def _copy_into(source: str | os.PathLike[str], fh: Any) -> None:
+    with open(source, "rb") as src:
+        shutil.copyfileobj(src, fh, _CHUNK)
