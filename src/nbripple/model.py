@@ -167,6 +167,8 @@ class Execution:
     notebook: str | None
     notebook_hash: str | None
     parameters: dict[str, Any]
+    requested: dict[str, Any] | None
+    cwd: str | None
     started_at: datetime
     finished_at: datetime | None
     error: dict[str, Any] | None
@@ -174,6 +176,8 @@ class Execution:
     pid: int | None
     host: str | None
     trigger: dict[str, Any] | None
+    trigger_artifact: str | None
+    trigger_version: int | None
     parent_id: str | None
     chain_depth: int
     label: str | None

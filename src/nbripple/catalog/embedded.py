@@ -45,7 +45,7 @@ _VERSION_COLUMNS = (
 )
 _VERSION_FROM = "versions v JOIN artifacts a ON a.name = v.artifact"
 _EXECUTION_FIELDS = [f.name for f in fields(Execution) if not f.name.startswith("_")]
-_EXECUTION_JSON = {"parameters", "error", "trigger"}
+_EXECUTION_JSON = {"parameters", "requested", "error", "trigger"}
 _LOCK_PID_RE = re.compile(r"PID (\d+)")
 
 

@@ -69,7 +69,9 @@ _V1 = [
         status VARCHAR NOT NULL,
         notebook VARCHAR,
         notebook_hash VARCHAR,
-        parameters VARCHAR NOT NULL,          -- JSON object
+        parameters VARCHAR NOT NULL,          -- JSON object: the values injected
+        requested VARCHAR,                    -- JSON object: what the caller asked for
+        cwd VARCHAR,
         started_at TIMESTAMP NOT NULL,
         finished_at TIMESTAMP,
         error VARCHAR,                        -- JSON object
@@ -77,6 +79,8 @@ _V1 = [
         pid INTEGER,
         host VARCHAR,
         trigger VARCHAR,                      -- JSON object
+        trigger_artifact VARCHAR,             -- the version that triggered this run
+        trigger_version INTEGER,
         parent_id VARCHAR,
         chain_depth INTEGER NOT NULL,
         label VARCHAR,
@@ -90,6 +94,15 @@ _V1 = [
         version INTEGER NOT NULL,
         parameter VARCHAR,
         consumed_at TIMESTAMP NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE staged_outputs (               -- outputs of running executions
+        execution_id VARCHAR NOT NULL,
+        ordinal INTEGER NOT NULL,
+        payload VARCHAR NOT NULL,             -- JSON of a NewVersion
+        created_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (execution_id, ordinal)
     )
     """,
     """
