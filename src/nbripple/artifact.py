@@ -6,9 +6,8 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from .cards import Card
-from .model import KINDS
 from .errors import InvalidNameError, KindError
-from .model import ArtifactDecl, ArtifactVersion
+from .model import KINDS, ArtifactDecl, ArtifactVersion
 from .refs import (
     MAX_PARTITION_KEYS,
     TIME_GRANULARITIES,
