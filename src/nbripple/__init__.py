@@ -2,44 +2,80 @@
 
 >>> import nbripple as nr
 >>> model = nr.Artifact("blessed_model", partition_keys=["blessed"])
+
+Submodules are imported on first use, so ``import nbripple`` stays cheap in every
+kernel a run starts.
 """
 
 from __future__ import annotations
 
-from .api import card_html, execution, executions, get, load, query, search, set_card, versions
-from .artifact import Artifact
-from .cards import Card, DataCard, ModelCard, render_html
-from .config import init_home
-from .errors import NbrippleError
-from .model import ArtifactVersion, CardRevision, Execution
-from .refs import Query
-from .workspace import Workspace, current, use
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Artifact",
-    "ArtifactVersion",
-    "Card",
-    "CardRevision",
-    "DataCard",
-    "Execution",
-    "ModelCard",
-    "NbrippleError",
-    "Query",
-    "Workspace",
-    "__version__",
-    "card_html",
-    "current",
-    "execution",
-    "executions",
-    "get",
-    "init_home",
-    "load",
-    "query",
-    "render_html",
-    "search",
-    "set_card",
-    "use",
-    "versions",
-]
+_EXPORTS: dict[str, str] = {
+    "Artifact": "artifact",
+    "ArtifactVersion": "model",
+    "Card": "cards",
+    "CardRevision": "model",
+    "DataCard": "cards",
+    "Execution": "model",
+    "ModelCard": "cards",
+    "NbrippleError": "errors",
+    "Query": "refs",
+    "Workspace": "workspace",
+    "card_html": "api",
+    "current": "workspace",
+    "execution": "api",
+    "executions": "api",
+    "get": "api",
+    "init_home": "config",
+    "load": "api",
+    "query": "api",
+    "relaunch": "runner",
+    "render_html": "cards",
+    "rerun": "runner",
+    "run": "runner",
+    "search": "api",
+    "set_card": "api",
+    "use": "workspace",
+    "versions": "api",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'nbripple' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module_name}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:
+    from .api import (
+        card_html,
+        execution,
+        executions,
+        get,
+        load,
+        query,
+        search,
+        set_card,
+        versions,
+    )
+    from .artifact import Artifact
+    from .cards import Card, DataCard, ModelCard, render_html
+    from .config import init_home
+    from .errors import NbrippleError
+    from .model import ArtifactVersion, CardRevision, Execution
+    from .refs import Query
+    from .runner import relaunch, rerun, run
+    from .workspace import Workspace, current, use

@@ -46,3 +46,15 @@ def deactivate() -> None:
     global _active
     with _lock:
         _active = None
+
+
+def enter(execution_id: str, home: str | None = None) -> RunContext:
+    """Enter a run inside a kernel: activate the context and point the workspace at
+    ``home``. The runner injects a call to this as the first cell of every run."""
+    import sys
+
+    run = activate(execution_id, home)
+    workspace = sys.modules.get(f"{__package__}.workspace")
+    if workspace is not None:  # a kernel that already used nbripple: repoint it
+        workspace.use(home)
+    return run

@@ -90,7 +90,13 @@ class ArtifactVersion:
 
     @property
     def ref(self) -> str:
-        """The pinned reference, e.g. ``blessed_model@3``."""
+        """The pinned reference, e.g. ``blessed_model@3``.
+
+        An output staged inside a running notebook has no number until the run
+        succeeds; its ref reads ``blessed_model@staged-1``.
+        """
+        if self.version == 0 and "staged" in self.meta:
+            return f"{self.name}@staged-{self.meta['staged']}"
         return f"{self.name}@{self.version}"
 
     @property
@@ -195,6 +201,24 @@ class Execution:
 
             return current()
         return self._workspace
+
+    @property
+    def output_notebook(self) -> Path | None:
+        """A local copy of the executed notebook (with outputs and any error), or None."""
+        if self.output_notebook_hash is None:
+            return None
+        return self._ws().notebook_file(self.output_notebook_hash, f"{self.id}.ipynb")
+
+    @property
+    def notebook_snapshot(self) -> Path | None:
+        """A local copy of the exact notebook this execution ran, or None."""
+        if self.notebook_hash is None:
+            return None
+        return self._ws().notebook_file(self.notebook_hash, f"{self.id}-input.ipynb")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
 
     @property
     def inputs(self) -> list[InputRecord]:

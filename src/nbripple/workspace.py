@@ -141,7 +141,8 @@ class Workspace:
         parts = self.normalize_partitions(decl, partitions or {}, complete=True)
         tp = self._time_partition(decl, time_partition)
         card_obj = as_card(card)
-        pinned = decl.kind or self.check_declaration(decl).kind
+        recorded = self.check_declaration(decl)  # also when the kind is pinned in code
+        pinned = decl.kind or recorded.kind
         try:
             encoded = codecs.encode(value, self.store, pinned)
         except KindError as exc:
@@ -164,6 +165,11 @@ class Workspace:
             card_type=card_obj.card_type if card_obj else None,
             card=card_obj.markdown if card_obj else None,
         )
+        run = context.current_run()
+        if run is not None and execution_id is None:
+            from . import staging
+
+            return self._bind(staging.stage(self, run, new))
         producer = execution_id or self.interactive_execution_id()
         (version,) = self.catalog.commit(producer, [new])
         return self._bind(version)
@@ -280,6 +286,13 @@ class Workspace:
         self.catalog.update_execution(execution.id, status="succeeded",
                                       finished_at=datetime.now(UTC))
 
+    def notebook_file(self, digest: str, name: str) -> Path:
+        """A stored notebook (snapshot or executed) copied into the local cache."""
+        target = safe_join(self.settings.resolved_cache_dir / "notebooks" / digest, name)
+        if not target.exists():
+            self.store.fetch_to(digest, target, label=name)
+        return target
+
     def consumer_execution_id(self) -> str:
         run = context.current_run()
         return run.execution_id if run is not None else self.interactive_execution_id()
@@ -368,7 +381,7 @@ class Workspace:
                      record: bool = True) -> Any:
         """Load a version's value and record that the current execution consumed it."""
         value = self._read_value(version, as_)
-        if record:
+        if record and version.version > 0:  # a staged output is not an input
             self.record_consumption(version)
         return value
 
@@ -403,20 +416,19 @@ class Workspace:
             if not target.exists():
                 self.store.fetch_to(version.content_hash, target, label=version.ref)
             return target
+        # Keyed by content and name: identical trees may be stored under different names.
         base = cache / "dirs" / version.content_hash
         target = safe_join(base, str(version.meta.get("dirname") or "data"))
-        marker = base / ".complete"
-        if not marker.exists():
-            tmp = cache / "dirs" / f".{version.content_hash}.{uuid.uuid4().hex}"
+        if not target.exists():
+            base.mkdir(parents=True, exist_ok=True)
+            tmp = base / f".{uuid.uuid4().hex}.part"
             try:
                 manifest = self.store.read(version.content_hash, label=version.ref)
-                codecs.materialize_directory(manifest, self.store, safe_join(tmp, target.name),
-                                             version.ref)
-                (tmp / ".complete").touch()
+                codecs.materialize_directory(manifest, self.store, tmp, version.ref)
                 try:
-                    os.replace(tmp, base)
+                    os.rename(tmp, target)  # atomic: the tree appears only when complete
                 except OSError:  # another process finished first
-                    if not marker.exists():
+                    if not target.exists():
                         raise
             finally:
                 if tmp.exists():

@@ -88,6 +88,7 @@ class EmbeddedCatalog:
         self._lock = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._depth = 0
+        self._in_transaction = False
         self._last_used = 0.0
         self._migrated = False
         self._releaser: threading.Thread | None = None
@@ -116,6 +117,7 @@ class EmbeddedCatalog:
         self._wake = threading.Condition(self._lock)
         self._con = None
         self._depth = 0
+        self._in_transaction = False
         self._releaser = None
 
     @contextmanager
@@ -138,14 +140,23 @@ class EmbeddedCatalog:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection inside BEGIN ... COMMIT (ROLLBACK on error)."""
+        """A connection inside BEGIN ... COMMIT (ROLLBACK on error).
+
+        Nested calls join the outermost transaction.
+        """
         with self.connection() as con:
+            if self._in_transaction:
+                yield con
+                return
             con.execute("BEGIN TRANSACTION")
+            self._in_transaction = True
             try:
                 yield con
             except BaseException:
+                self._in_transaction = False
                 con.execute("ROLLBACK")
                 raise
+            self._in_transaction = False
             con.execute("COMMIT")
 
     def _open(self) -> duckdb.DuckDBPyConnection:
@@ -526,9 +537,9 @@ class EmbeddedCatalog:
             con.execute(
                 "INSERT INTO consumed SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS ("
                 "SELECT 1 FROM consumed WHERE execution_id = ? AND artifact = ? AND version = ? "
-                "AND parameter IS NOT DISTINCT FROM ?)",
+                "AND (CAST(? AS VARCHAR) IS NULL OR parameter IS NOT DISTINCT FROM ?))",
                 [execution_id, name, version, parameter, utcnow(),
-                 execution_id, name, version, parameter],
+                 execution_id, name, version, parameter, parameter],
             )
 
     def execution_inputs(self, execution_id: str) -> list[InputRecord]:
@@ -539,6 +550,47 @@ class EmbeddedCatalog:
                 [execution_id],
             ).fetchall()
         return [InputRecord(r[0], r[1], r[2], _aware(r[3]) or r[3]) for r in rows]
+
+    # -- staging (outputs of running executions) ------------------------------
+    def stage(self, execution_id: str, new: NewVersion) -> int:
+        """Record an output of a running execution; return its ordinal (1, 2, ...)."""
+        from ..staging import new_version_to_json
+
+        with self.transaction() as con:
+            row = con.execute(
+                "SELECT coalesce(max(ordinal), 0) + 1 FROM staged_outputs WHERE execution_id = ?",
+                [execution_id],
+            ).fetchone()
+            ordinal = int(row[0]) if row else 1
+            con.execute(
+                "INSERT INTO staged_outputs VALUES (?, ?, ?, ?)",
+                [execution_id, ordinal, new_version_to_json(new), utcnow()],
+            )
+        return ordinal
+
+    def staged(self, execution_id: str) -> list[NewVersion]:
+        """The staged outputs of an execution, in emission order."""
+        from ..staging import new_version_from_json
+
+        with self.connection() as con:
+            rows = con.execute(
+                "SELECT payload FROM staged_outputs WHERE execution_id = ? ORDER BY ordinal",
+                [execution_id],
+            ).fetchall()
+        return [new_version_from_json(row[0]) for row in rows]
+
+    def finish_execution(
+        self, execution_id: str, *, commit_staged: bool, **changes: Any
+    ) -> list[ArtifactVersion]:
+        """End an execution in one transaction: commit (or discard) its staged outputs and
+        apply ``changes`` (status, finished_at, error...) to its row."""
+        with self.transaction():
+            committed = self.commit(execution_id, self.staged(execution_id)) \
+                if commit_staged else []
+            with self.connection() as con:
+                con.execute("DELETE FROM staged_outputs WHERE execution_id = ?", [execution_id])
+            self.update_execution(execution_id, **changes)
+        return committed
 
     # -- events -------------------------------------------------------------
     def events_after(self, seq: int, limit: int = 1000) -> list[Event]:
@@ -554,6 +606,108 @@ class EmbeddedCatalog:
         with self.connection() as con:
             row = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
         return int(row[0]) if row else 0
+
+    # -- lineage --------------------------------------------------------------
+    # Nodes are named "version:<name>@<N>" and "execution:<id>" (names never contain
+    # '@' or ':'). Each edge is read in both orientations so one recursive walk can go
+    # up (against the edges) and down (along them) at once, keyed by direction.
+    _LINEAGE_ADJACENCY = """
+        edges(src, dst, kind) AS (
+            SELECT 'version:' || artifact || '@' || version, 'execution:' || execution_id,
+                   'consumed' FROM consumed
+            UNION ALL
+            SELECT 'execution:' || execution_id, 'version:' || artifact || '@' || version,
+                   'produced' FROM versions WHERE execution_id IS NOT NULL
+            UNION ALL
+            SELECT 'version:' || trigger_artifact || '@' || trigger_version, 'execution:' || id,
+                   'triggered' FROM executions
+            WHERE trigger_artifact IS NOT NULL AND trigger_version IS NOT NULL
+        ),
+        adjacency(dir, here, there, src, dst, kind) AS MATERIALIZED (
+            SELECT 'up', dst, src, src, dst, kind FROM edges
+            WHERE list_contains($directions, 'up')
+            UNION ALL
+            SELECT 'down', src, dst, src, dst, kind FROM edges
+            WHERE list_contains($directions, 'down')
+        )
+    """
+    # Unbounded: UNION (not UNION ALL) drops every (dir, node) already reached, so
+    # the walk stops at the end of the graph and on cycles.
+    _LINEAGE_WALK_ALL = f"""
+        WITH RECURSIVE {_LINEAGE_ADJACENCY},
+        walk(dir, node) AS (
+            SELECT unnest($directions), $start
+            UNION
+            SELECT w.dir, a.there FROM walk w
+            JOIN adjacency a ON a.dir = w.dir AND a.here = w.node
+        )
+        SELECT DISTINCT 'node', node, NULL, NULL FROM walk
+        UNION ALL
+        SELECT DISTINCT 'edge', a.src, a.dst, a.kind FROM walk w
+        JOIN adjacency a ON a.dir = w.dir AND a.here = w.node
+    """
+    # Bounded: the hop count ends the walk (on a cycle too); edges are those leaving
+    # a node reached in fewer than `depth` hops.
+    _LINEAGE_WALK_DEPTH = f"""
+        WITH RECURSIVE {_LINEAGE_ADJACENCY},
+        walk(dir, node, depth) AS (
+            SELECT unnest($directions), $start, 0
+            UNION
+            SELECT w.dir, a.there, w.depth + 1 FROM walk w
+            JOIN adjacency a ON a.dir = w.dir AND a.here = w.node
+            WHERE w.depth < $depth
+        ),
+        reached AS (SELECT dir, node, min(depth) AS depth FROM walk GROUP BY dir, node)
+        SELECT DISTINCT 'node', node, NULL, NULL FROM reached
+        UNION ALL
+        SELECT DISTINCT 'edge', a.src, a.dst, a.kind FROM reached r
+        JOIN adjacency a ON a.dir = r.dir AND a.here = r.node
+        WHERE r.depth < $depth
+    """
+
+    def lineage_walk(
+        self, start: str, *, direction: str, depth: int | None
+    ) -> tuple[list[str], list[tuple[str, str, str]]]:
+        directions = {"up": ["up"], "down": ["down"], "both": ["up", "down"]}.get(direction)
+        if directions is None:
+            raise ValueError(f"direction must be 'up', 'down' or 'both', not {direction!r}")
+        params: dict[str, Any] = {"directions": directions, "start": start}
+        if depth is None:
+            sql = self._LINEAGE_WALK_ALL
+        else:
+            sql = self._LINEAGE_WALK_DEPTH
+            params["depth"] = depth
+        with self.connection() as con:
+            rows = con.execute(sql, params).fetchall()
+        nodes = [row[1] for row in rows if row[0] == "node"]
+        edges = [(row[1], row[2], row[3]) for row in rows if row[0] == "edge"]
+        return nodes, edges
+
+    def get_versions(self, keys: list[tuple[str, int]]) -> list[ArtifactVersion]:
+        if not keys:
+            return []
+        with self.connection() as con:
+            rows = con.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM} "
+                "JOIN (SELECT unnest($names) AS name, unnest($numbers) AS number) k "
+                "ON v.artifact = k.name AND v.version = k.number ORDER BY v.seq",
+                {"names": [name for name, _ in keys],
+                 "numbers": [number for _, number in keys]},
+            ).fetchall()
+        return [_version(row) for row in rows]
+
+    def get_executions(self, execution_ids: list[str]) -> list[Execution]:
+        if not execution_ids:
+            return []
+        with self.connection() as con:
+            rows = con.execute(
+                f"SELECT {', '.join(_EXECUTION_FIELDS)} FROM executions "
+                "WHERE id IN (SELECT unnest($ids)) ORDER BY started_at, id",
+                {"ids": execution_ids},
+            ).fetchall()
+        return [_execution(row) for row in rows]
+
+    # -- end lineage ----------------------------------------------------------
 
 
 def _decl(row: Any) -> ArtifactDecl:

@@ -1,0 +1,163 @@
+"""Reading a notebook's ``parameters`` cell without executing it.
+
+A parameter is an **artifact input** when its default is
+
+* an artifact URI string: ``model = "nbripple://blessed_model?blessed=true"``;
+* an ``nr.query(...)`` (or ``nbripple.query(...)``) call with literal arguments:
+  ``model = nr.query("blessed_model", blessed="true")``;
+* ``None`` followed by a comment holding a URI — an **optional** input, which
+  resolves to ``None`` when nothing matches (the first run of a self-feeding loop):
+  ``previous = None  # nbripple://largest_baillie_wagstaff``.
+
+The cell is parsed with :mod:`ast`; nothing in it is evaluated.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import NbrippleError
+from .refs import SCHEME, parse
+
+PARAMETERS_TAG = "parameters"
+_URI_IN_COMMENT = re.compile(r"(nbripple://\S+)")
+_QUERY_MODULES = {"nr", "nbripple"}
+
+
+class ParametersError(NbrippleError):
+    """The parameters cell or the parameters given for it are not usable."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One assignment of the parameters cell."""
+
+    name: str
+    default_source: str
+    input_ref: str | None = None  # the artifact query/ref of an artifact input
+    optional: bool = False
+
+    @property
+    def is_input(self) -> bool:
+        return self.input_ref is not None
+
+
+def find_parameters_cell(nb: Any) -> int | None:
+    """Index of the first cell tagged ``parameters``, or None."""
+    for index, cell in enumerate(nb.cells):
+        if cell.get("cell_type") == "code" and PARAMETERS_TAG in cell.get("metadata", {}).get(
+            "tags", []
+        ):
+            return index
+    return None
+
+
+def parse_parameters(source: str, *, notebook: str = "the notebook") -> dict[str, Parameter]:
+    """Every parameter assigned in a parameters cell, in order."""
+    cleaned = "\n".join(
+        "pass" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
+    )
+    try:
+        tree = ast.parse(cleaned)
+    except SyntaxError as exc:
+        raise ParametersError(
+            f"the parameters cell of {notebook} is not valid Python (line {exc.lineno}: "
+            f"{exc.msg}); fix it so its defaults can be read"
+        ) from exc
+    comments = _comments_by_line(cleaned)
+    found: dict[str, Parameter] = {}
+    for node in tree.body:
+        targets: list[ast.expr]
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        for target in targets:
+            if not isinstance(target, ast.Name):
+                continue
+            name = target.id
+            source_text = ast.get_source_segment(cleaned, value) or ""
+            ref, optional = _input_of(name, value, comments.get(node.end_lineno or 0, ""),
+                                      notebook)
+            found[name] = Parameter(name, source_text, ref, optional)
+    return found
+
+
+def _comments_by_line(source: str) -> dict[int, str]:
+    out: dict[int, str] = {}
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.COMMENT:
+                out[token.start[0]] = token.string
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return out
+
+
+def _input_of(name: str, value: ast.expr, comment: str, notebook: str
+              ) -> tuple[str | None, bool]:
+    if isinstance(value, ast.Constant) and isinstance(value.value, str):
+        if value.value.startswith(SCHEME):
+            _check_ref(name, value.value, notebook)
+            return value.value, False
+        return None, False
+    if isinstance(value, ast.Constant) and value.value is None:
+        match = _URI_IN_COMMENT.search(comment)
+        if match:
+            _check_ref(name, match.group(1), notebook)
+            return match.group(1), True
+        return None, False
+    if isinstance(value, ast.Call) and _is_query_call(value.func):
+        return _query_call_uri(name, value, notebook), False
+    return None, False
+
+
+def _is_query_call(func: ast.expr) -> bool:
+    if isinstance(func, ast.Attribute) and func.attr == "query":
+        return isinstance(func.value, ast.Name) and func.value.id in _QUERY_MODULES
+    return isinstance(func, ast.Name) and func.id == "query"
+
+
+def _query_call_uri(name: str, call: ast.Call, notebook: str) -> str:
+    from .artifact import make_query
+
+    def literal(node: ast.expr) -> Any:
+        try:
+            return ast.literal_eval(node)
+        except ValueError as exc:
+            raise ParametersError(
+                f"parameter {name!r} in {notebook}: nr.query(...) arguments must be literals "
+                "(strings, numbers) so the runner can read them without running code"
+            ) from exc
+
+    if len(call.args) != 1:
+        raise ParametersError(
+            f"parameter {name!r} in {notebook}: write nr.query(\"artifact_name\", key=\"value\")"
+        )
+    artifact = literal(call.args[0])
+    kwargs: dict[str, Any] = {}
+    for keyword in call.keywords:
+        if keyword.arg is None:
+            raise ParametersError(f"parameter {name!r} in {notebook}: **kwargs are not supported")
+        kwargs[keyword.arg] = literal(keyword.value)
+    strict = bool(kwargs.pop("strict", False))
+    time_partition = kwargs.pop("time_partition", None)
+    try:
+        query = make_query(artifact, kwargs, strict=strict, time_partition=time_partition)
+    except NbrippleError as exc:
+        raise ParametersError(f"parameter {name!r} in {notebook}: {exc}") from exc
+    return query.uri
+
+
+def _check_ref(name: str, ref: str, notebook: str) -> None:
+    try:
+        parse(ref)
+    except NbrippleError as exc:
+        raise ParametersError(f"parameter {name!r} in {notebook}: {exc}") from exc

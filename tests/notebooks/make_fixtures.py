@@ -1,0 +1,78 @@
+"""Regenerate the fixture notebooks: python tests/notebooks/make_fixtures.py"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).parent
+
+
+def notebook(*cells: tuple[str, str] | str) -> nbformat.NotebookNode:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    for cell in cells:
+        if isinstance(cell, tuple) and cell[0] == "parameters":
+            code = new_code_cell(cell[1])
+            code.metadata["tags"] = ["parameters"]
+            nb.cells.append(code)
+        elif isinstance(cell, tuple) and cell[0] == "md":
+            nb.cells.append(new_markdown_cell(cell[1]))
+        else:
+            nb.cells.append(new_code_cell(cell))
+    return nb
+
+
+FIXTURES = {
+    "trivial.ipynb": notebook(("parameters", "x = 1"), "y = x + 1"),
+    "producer_three.ipynb": notebook(
+        "import nbripple as nr",
+        ("parameters", "note = 'three emissions'"),
+        "blessed_model = nr.Artifact('blessed_model', partition_keys=['blessed'])",
+        "for flag in ('false', 'true', 'false'):\n"
+        "    blessed_model.create_from({'weights': [1, 2, 3], 'blessed': flag},\n"
+        "                              nr.ModelCard(f'# Model ({flag})'), blessed=flag)",
+    ),
+    "consumer.ipynb": notebook(
+        "import nbripple as nr",
+        ("parameters", "model = 'nbripple://blessed_model?blessed=true'\nscale = 2"),
+        "weights = nr.load(model)['weights']\n"
+        "nr.Artifact('prediction').create_from([w * scale for w in weights])",
+    ),
+    "consumer_query_call.ipynb": notebook(
+        "import nbripple as nr",
+        ("parameters", "model = nr.query('blessed_model', blessed='true')"),
+        "nr.Artifact('prediction').create_from(nr.load(model)['weights'])",
+    ),
+    "fails_in_cell_3.ipynb": notebook(
+        "import nbripple as nr",
+        ("parameters", "x = 1"),
+        "nr.Artifact('doomed').create_from({'x': x})",
+        "raise ValueError('boom in cell 3')",
+        "print('never reached')",
+    ),
+    "no_parameters_cell.ipynb": notebook("x = 1", "print(x)"),
+    "echo.ipynb": notebook(
+        "import nbripple as nr",
+        ("parameters", "text = 'default'"),
+        "nr.Artifact('echo').create_from({'text': text})",
+    ),
+    "optional_input.ipynb": notebook(
+        "import nbripple as nr",
+        ("parameters", "previous = None  # nbripple://counter"),
+        "value = 0 if previous is None else nr.load(previous) + 1\n"
+        "nr.Artifact('counter').create_from(value)",
+    ),
+}
+
+
+def main() -> None:
+    for name, nb in FIXTURES.items():
+        nbformat.write(nb, HERE / name)
+
+
+if __name__ == "__main__":
+    main()
