@@ -1,0 +1,358 @@
+"""The ``nbripple`` command line.
+
+``main`` is the click group; the command modules at the bottom of this file register
+their commands on it (``artifacts`` for init/ls/versions/show/search/load/card/push).
+A new module adds ``@main.command()`` functions and one import line at the bottom.
+
+Shared conventions, implemented once here:
+
+* every error (an :class:`~nbripple.errors.NbrippleError`, bad usage, an OS error)
+  ends the command with a non-zero exit code and ONE line ``error: <message>`` on
+  stderr, never a traceback (``NBRIPPLE_DEBUG=1`` shows it for bugs);
+* ``--json`` (:func:`json_option`) prints machine-readable JSON to stdout instead of
+  rich tables: sizes in bytes, times as ISO 8601 in UTC;
+* human output uses rich; sizes are human readable, times local ISO to seconds;
+* ``--home`` picks the nbripple home (otherwise the usual resolution: NBRIPPLE_HOME,
+  the nearest ``.nbripple/`` above the working directory, ``~/.nbripple``).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.filesize import decimal
+from rich.markup import escape
+
+from .. import __version__
+from ..config import find_home
+from ..errors import NbrippleError
+from ..model import ArtifactDecl, ArtifactVersion, Execution
+from ..workspace import Workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+# -- one-line errors ---------------------------------------------------------
+def one_line(message: str) -> str:
+    """Collapse a message onto one line (multi-line messages are joined with ' | ')."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    return " | ".join(lines) or "unknown error"
+
+
+class CliError(click.ClickException):
+    """An error that ends a command with ``error: <message>`` on one stderr line."""
+
+    exit_code = EXIT_ERROR
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {one_line(self.format_message())}", err=True, file=file)
+
+
+class CliUsageError(CliError):
+    """A one-line error for bad usage (exit code 2, as click uses)."""
+
+    exit_code = EXIT_USAGE
+
+
+def _as_cli_error(exc: Exception) -> CliError | None:
+    """Translate any error worth one line into a CliError (None: let it through)."""
+    if isinstance(exc, CliError):
+        return exc
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        return None  # `nbripple` alone prints the help
+    if isinstance(exc, click.UsageError):
+        message = exc.format_message()
+        if exc.ctx is not None:
+            message += f" (try '{exc.ctx.command_path} --help')"
+        return CliUsageError(message)
+    if isinstance(exc, click.ClickException):
+        return CliError(exc.format_message())
+    if isinstance(exc, NbrippleError):
+        return CliError(str(exc))
+    if isinstance(exc, OSError):
+        if exc.errno == errno.EPIPE:
+            return None  # click handles a closed pipe (`nbripple ls | head`)
+        where = f": {exc.filename}" if exc.filename else ""
+        return CliError(f"{exc.strerror or exc}{where}")
+    if os.environ.get("NBRIPPLE_DEBUG"):
+        return None
+    return CliError(
+        f"unexpected {type(exc).__name__}: {exc} (this is a bug in nbripple; "
+        "rerun with NBRIPPLE_DEBUG=1 to see the traceback and report it)"
+    )
+
+
+class NbrippleGroup(click.Group):
+    """A click group whose errors all end as one ``error: ...`` line."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except Exception as exc:
+            error = _as_cli_error(exc)
+            if error is None:
+                raise
+            raise error from exc
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            error = _as_cli_error(exc)
+            if error is None:
+                raise
+            raise error from exc
+
+
+# -- the group and its state -------------------------------------------------
+@dataclass
+class CliState:
+    """What the group passes to its commands: the ``--home`` choice and the workspace."""
+
+    home: Path | None = None
+    _workspace: Workspace | None = field(default=None, repr=False)
+
+
+@click.group(cls=NbrippleGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The nbripple home directory (default: NBRIPPLE_HOME, the nearest .nbripple/ "
+    "above the working directory, then ~/.nbripple).",
+)
+@click.version_option(__version__, prog_name="nbripple")
+@click.pass_context
+def main(ctx: click.Context, home: Path | None) -> None:
+    """nbripple: artifacts, lineage and reactive workflows for Jupyter notebooks.
+
+    \b
+    Examples:
+      nbripple init
+      nbripple push sales data/sales.csv -p region=eu
+      nbripple ls
+      nbripple show "nbripple://sales?region=eu"
+      nbripple load sales@1 -o sales.parquet
+    """
+    ctx.obj = CliState(home=home)
+
+
+def state(ctx: click.Context | None = None) -> CliState:
+    """The CliState of the running command."""
+    ctx = ctx or click.get_current_context()
+    found = ctx.find_object(CliState)
+    if found is None:  # a command invoked outside `main` (e.g. in a test)
+        found = ctx.ensure_object(CliState)
+    return found
+
+
+def get_workspace(*, create: bool = False) -> Workspace:
+    """The workspace of the running command, opened once and released at its end.
+
+    Unless ``create`` is true, a home that does not exist yet is an error that says
+    how to make one, so a typo in ``--home`` never creates an empty home.
+    """
+    ctx = click.get_current_context()
+    st = state(ctx)
+    if st._workspace is None:
+        home = find_home(st.home)
+        if not create and not home.is_dir():
+            raise CliError(
+                f"no nbripple home at {home}: run `nbripple init` to create one, or point "
+                "--home / NBRIPPLE_HOME at an existing home"
+            )
+        workspace = Workspace(home)
+        st._workspace = workspace
+        # release the catalog file as soon as the command ends, for other processes
+        ctx.find_root().call_on_close(workspace.catalog.close)
+    return st._workspace
+
+
+# -- options shared by commands ----------------------------------------------
+def json_option(func: F) -> F:
+    """Add ``--json``: print JSON to stdout instead of tables (for scripts)."""
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print JSON to stdout (for scripts)."
+    )(func)
+
+
+def _parse_partitions(
+    ctx: click.Context, param: click.Parameter, values: Sequence[str]
+) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", ctx, param)
+        if key in parsed:
+            raise click.BadParameter(f"partition key {key!r} given twice", ctx, param)
+        parsed[key] = value
+    return parsed
+
+
+def partition_option(help_text: str) -> Callable[[F], F]:
+    """Add a repeatable ``-p/--partition KEY=VALUE`` option, parsed into a dict."""
+    return click.option(
+        "-p", "--partition", "partitions", multiple=True, metavar="KEY=VALUE",
+        callback=_parse_partitions, help=help_text,
+    )
+
+
+# -- output ------------------------------------------------------------------
+def console() -> Console:
+    """A rich console on the current stdout (so click's test runner captures it)."""
+    return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def note(message: str) -> None:
+    """A human-oriented remark on stderr (stdout stays clean for scripts)."""
+    click.echo(message, err=True)
+
+
+def human_size(size: int | None) -> str:
+    """``1234567`` → ``'1.2 MB'``."""
+    return "" if size is None else decimal(size)
+
+
+def local_time(value: datetime | None) -> str:
+    """A time in the local zone, ISO to seconds: ``2026-05-01 14:03:22``."""
+    if value is None:
+        return ""
+    return value.astimezone().replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    """A time as ISO 8601 in UTC, for JSON."""
+    return None if value is None else value.isoformat()
+
+
+def format_partitions(partitions: Mapping[str, str]) -> str:
+    """``{'blessed': 'true'}`` → ``'blessed=true'``."""
+    return ", ".join(f"{key}={value}" for key, value in partitions.items())
+
+
+def text(value: object) -> str:
+    """User-supplied text made safe for rich markup."""
+    return escape(str(value))
+
+
+def card_excerpt(markdown: str | None, limit: int = 200) -> str:
+    """The first lines of a card, at most ``limit`` characters."""
+    if not markdown:
+        return ""
+    flat = " ".join(line.strip() for line in markdown.strip().splitlines() if line.strip())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def version_dict(version: ArtifactVersion, *, card: bool = False) -> dict[str, Any]:
+    """A version as JSON-ready data (``card=True`` includes the full Markdown)."""
+    data: dict[str, Any] = {
+        "ref": version.ref,
+        "uri": version.artifact_uri,
+        "name": version.name,
+        "version": version.version,
+        "partitions": dict(version.partitions),
+        "time_partition": iso_utc(version.time_partition),
+        "kind": version.kind,
+        "python_type": version.python_type,
+        "hash": version.content_hash,
+        "size": version.size,
+        "blob_uri": version.uri,
+        "schema": version.schema,
+        "num_rows": version.num_rows,
+        "meta": version.meta,
+        "execution_id": version.execution_id,
+        "created_at": iso_utc(version.created_at),
+        "description": version.description,
+        "card_type": version.card_type,
+    }
+    if card:
+        data["card"] = version.card_markdown
+    else:
+        data["card_excerpt"] = card_excerpt(version.card_markdown)
+    return data
+
+
+def decl_dict(decl: ArtifactDecl, latest: ArtifactVersion | None) -> dict[str, Any]:
+    """An artifact declaration (and its latest version's kind and time) as JSON data."""
+    return {
+        "name": decl.name,
+        "partition_keys": list(decl.partition_keys),
+        "time_partitioned": decl.time_partitioned,
+        "time_granularity": decl.time_granularity if decl.time_partitioned else None,
+        "kind": decl.kind or (latest.kind if latest else None),
+        "pinned_kind": decl.kind,
+        "latest_version": decl.latest_version,
+        "latest_ref": latest.ref if latest else None,
+        "updated_at": iso_utc(latest.created_at) if latest else None,
+        "created_at": iso_utc(decl.created_at),
+        "description": decl.description,
+    }
+
+
+def execution_dict(execution: Execution) -> dict[str, Any]:
+    """The summary of an execution used in listings and ``show``."""
+    return {
+        "id": execution.id,
+        "kind": execution.kind,
+        "status": execution.status,
+        "label": execution.label,
+        "notebook": execution.notebook,
+        "started_at": iso_utc(execution.started_at),
+        "finished_at": iso_utc(execution.finished_at),
+    }
+
+
+def producer_label(execution: Execution | None, execution_id: str | None, *,
+                   detailed: bool = False) -> str:
+    """The producing execution for humans: ``'3f2a9c0d1e2b4f5a (external)'``.
+
+    ``detailed`` adds its label or notebook: ``'(external: nbripple push)'``.
+    """
+    if execution_id is None:
+        return ""
+    if execution is None:
+        return execution_id
+    detail = execution.notebook or execution.label
+    if execution.kind == "notebook" and execution.notebook:
+        return f"{execution.id} ({Path(execution.notebook).name})" if not detailed else \
+            f"{execution.id} (notebook: {execution.notebook})"
+    if detailed and detail:
+        return f"{execution.id} ({execution.kind}: {detail})"
+    return f"{execution.id} ({execution.kind})"
+
+
+def fail(message: str) -> CliError:
+    """An error to raise from a command: ``raise fail("...")``."""
+    return CliError(message)
+
+
+# Command modules register themselves on `main`; keep these imports last.
+from . import artifacts  # noqa: E402, F401
+
+__all__ = ["CliError", "CliState", "CliUsageError", "get_workspace", "main"]

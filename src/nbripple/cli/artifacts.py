@@ -1,0 +1,489 @@
+"""Artifact commands: init, ls, versions, show, search, load, card, push."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import IO, Any
+
+import click
+from rich.markdown import Markdown
+from rich.table import Table
+
+from ..artifact import Artifact
+from ..cards import Card, DataCard, ModelCard, render_html
+from ..config import CONFIG_FILENAME, DEFAULT_CONFIG_TOML, HOME_DIRNAME, init_home
+from ..model import KINDS, ArtifactVersion, Execution
+from ..workspace import Workspace, truncate_time
+from . import (
+    card_excerpt,
+    console,
+    decl_dict,
+    execution_dict,
+    fail,
+    format_partitions,
+    get_workspace,
+    human_size,
+    json_option,
+    local_time,
+    main,
+    note,
+    partition_option,
+    print_json,
+    producer_label,
+    state,
+    text,
+    version_dict,
+)
+
+PUSH_KINDS = ("table", "file", "directory")
+_NO_WRAP = frozenset({"name", "ref", "kind", "size", "created", "updated", "latest"})
+TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
+
+
+# -- init --------------------------------------------------------------------
+@main.command()
+@click.argument("directory", required=False,
+                type=click.Path(file_okay=False, path_type=Path))
+@json_option
+def init(directory: Path | None, as_json: bool) -> None:
+    """Create DIRECTORY/.nbripple/ (default: the working directory) with a config.toml.
+
+    With `nbripple --home PATH init`, PATH itself becomes the home.
+    """
+    explicit = state().home
+    if directory is None and explicit is not None:
+        home = explicit.expanduser()
+        existed = (home / CONFIG_FILENAME).exists()
+        home.mkdir(parents=True, exist_ok=True)
+        if not existed:
+            (home / CONFIG_FILENAME).write_text(DEFAULT_CONFIG_TOML, encoding="utf-8")
+        home = home.resolve()
+    else:
+        base = directory or Path.cwd()
+        target = base if base.name == HOME_DIRNAME else base / HOME_DIRNAME
+        existed = (target / CONFIG_FILENAME).exists()
+        home = init_home(base)
+    if as_json:
+        print_json({"home": str(home), "config": str(home / CONFIG_FILENAME),
+                    "created": not existed})
+        return
+    if existed:
+        click.echo(f"nbripple home already initialized at {home} (left unchanged)")
+    else:
+        click.echo(f"Initialized nbripple home at {home}")
+    if home.name == HOME_DIRNAME:
+        click.echo(f"nbripple uses it from any directory under {home.parent}; elsewhere set "
+                   f"NBRIPPLE_HOME={home}")
+    else:
+        click.echo(f"Use it with --home {home} or NBRIPPLE_HOME={home}")
+
+
+# -- listings ----------------------------------------------------------------
+@main.command("ls")
+@json_option
+def ls(as_json: bool) -> None:
+    """List the artifacts: partition keys, kind, latest version, description."""
+    ws = get_workspace()
+    decls = ws.artifacts()
+    # one query for the newest version of every artifact
+    latest = {v.name: v for v in ws.search(None, latest_only=True, limit=max(1, len(decls)))}
+    if as_json:
+        print_json([decl_dict(d, latest.get(d.name)) for d in decls])
+        return
+    if not decls:
+        note(f"no artifacts yet in {ws.home}; `nbripple push NAME PATH` or "
+             "Artifact(...).create_from(...) adds one")
+        return
+    table = Table(title=f"artifacts in {text(ws.home)}", title_justify="left")
+    for column in ("name", "partition keys", "kind", "latest", "updated", "description"):
+        table.add_column(column, overflow="fold", no_wrap=column in _NO_WRAP)
+    for decl in decls:
+        info = decl_dict(decl, latest.get(decl.name))
+        keys = ", ".join(decl.partition_keys)
+        if decl.time_partitioned:
+            keys = ", ".join(filter(None, [keys, f"time ({decl.time_granularity})"]))
+        table.add_row(
+            text(decl.name), text(keys), info["kind"] or "",
+            str(decl.latest_version or ""),
+            local_time(latest[decl.name].created_at) if decl.name in latest else "",
+            text(decl.description),
+        )
+    console().print(table)
+
+
+class _Producers:
+    """Executions looked up once per id, for the producer column."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
+        self._seen: dict[str, Execution | None] = {}
+
+    def get(self, execution_id: str | None) -> Execution | None:
+        if execution_id is None:
+            return None
+        if execution_id not in self._seen:
+            self._seen[execution_id] = self._ws.catalog.get_execution(execution_id)
+        return self._seen[execution_id]
+
+    def label(self, version: ArtifactVersion) -> str:
+        return producer_label(self.get(version.execution_id), version.execution_id)
+
+    def as_dict(self, version: ArtifactVersion) -> dict[str, Any] | None:
+        execution = self.get(version.execution_id)
+        return execution_dict(execution) if execution else None
+
+
+def _versions_table(title: str, versions: list[ArtifactVersion], producers: _Producers,
+                    *, with_description: bool = False) -> Table:
+    table = Table(title=title, title_justify="left")
+    # search results describe themselves; version listings say who produced them
+    columns = ["ref", "partitions", "kind", "size", "created"]
+    columns.append("about" if with_description else "producer")
+    for column in columns:
+        table.add_column(column, overflow="fold", no_wrap=column in _NO_WRAP,
+                         justify="right" if column == "size" else "left")
+    for v in versions:
+        partitions = format_partitions(v.partitions)
+        if v.time_partition is not None:
+            when = f"time={local_time(v.time_partition)}"
+            partitions = f"{partitions}, {when}" if partitions else when
+        last = card_excerpt(v.card_markdown, 80) or v.description if with_description \
+            else producers.label(v)
+        table.add_row(text(v.ref), text(partitions), v.kind, human_size(v.size),
+                      local_time(v.created_at), text(last))
+    return table
+
+
+@main.command()
+@click.argument("name")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Show at most N versions (newest first).")
+@json_option
+def versions(name: str, limit: int | None, as_json: bool) -> None:
+    """List the versions of artifact NAME, newest first."""
+    ws = get_workspace()
+    found = ws.versions(name, limit)
+    producers = _Producers(ws)
+    if as_json:
+        print_json([{**version_dict(v), "producer": producers.as_dict(v)} for v in found])
+        return
+    if not found:
+        note(f"{name} has no committed versions yet")
+        return
+    console().print(_versions_table(f"versions of {text(name)}", found, producers))
+
+
+@main.command()
+@click.argument("words", nargs=-1, metavar="[TEXT]...")
+@partition_option("Only versions with this partition value (repeatable).")
+@click.option("--kind", type=click.Choice(KINDS), default=None, help="Only this kind.")
+@click.option("--all-versions", is_flag=True,
+              help="Every matching version, not just the newest per artifact.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@json_option
+def search(words: tuple[str, ...], partitions: dict[str, str], kind: str | None,
+           all_versions: bool, limit: int, as_json: bool) -> None:
+    """Search names, descriptions and cards (every word must match), newest first."""
+    ws = get_workspace()
+    found = ws.search(" ".join(words) or None, partitions=partitions, kind=kind,
+                      latest_only=not all_versions, limit=limit)
+    producers = _Producers(ws)
+    if as_json:
+        print_json([{**version_dict(v), "producer": producers.as_dict(v)} for v in found])
+        return
+    if not found:
+        note("no matching versions")
+        return
+    title = f"{len(found)} match{'es' if len(found) != 1 else ''}"
+    console().print(_versions_table(title, found, producers, with_description=True))
+
+
+# -- show --------------------------------------------------------------------
+@main.command()
+@click.argument("ref")
+@json_option
+def show(ref: str, as_json: bool) -> None:
+    """Show one version in detail. REF: name@N, nbripple://name@N or a query URI.
+
+    Showing does not record the version as consumed.
+    """
+    ws = get_workspace()
+    version = ws.resolve(ref)
+    producer = _Producers(ws).get(version.execution_id)
+    if as_json:
+        print_json({**version_dict(version, card=True),
+                    "producer": execution_dict(producer) if producer else None})
+        return
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+
+    def row(label: str, value: str) -> None:
+        if value:
+            grid.add_row(label, value)
+
+    row("ref", text(version.ref))
+    row("uri", text(version.artifact_uri))
+    row("description", text(version.description))
+    row("partitions", text(format_partitions(version.partitions)) or "(none)")
+    row("time partition", local_time(version.time_partition))
+    row("kind", version.kind)
+    row("python type", text(version.python_type))
+    row("hash", version.content_hash)
+    exact = f" ({version.size:,} bytes)" if version.size >= 1000 else ""
+    row("size", human_size(version.size) + exact)
+    row("stored at", text(version.uri or "inline in the catalog"))
+    if version.kind == "table":
+        row("rows", f"{version.num_rows:,}" if version.num_rows is not None else "")
+        columns = ", ".join(f"{c['name']}: {c['type']}" for c in version.schema or [])
+        row("schema", text(columns))
+    elif version.kind == "file":
+        row("file name", text(version.meta.get("filename", "")))
+    elif version.kind == "directory":
+        row("directory", text(version.meta.get("dirname", "")))
+        row("files", str(version.meta.get("files", "")))
+    elif version.kind == "value" and version.inline_value is not None:
+        row("value", text(card_excerpt(version.inline_value, 200)))
+    row("created", local_time(version.created_at))
+    row("producer", text(producer_label(producer, version.execution_id, detailed=True)))
+    if version.card_markdown:
+        row(f"card ({version.card_type or 'card'})", text(card_excerpt(version.card_markdown)))
+    console().print(grid)
+
+
+# -- load --------------------------------------------------------------------
+def _table_preview(version: ArtifactVersion, value: Any, rows: int, as_json: bool) -> None:
+    import pyarrow as pa
+
+    assert isinstance(value, pa.Table)
+    head = value.slice(0, rows)
+    if as_json:
+        print_json({"ref": version.ref, "kind": "table", "num_rows": value.num_rows,
+                    "columns": value.column_names, "rows": head.to_pylist()})
+        return
+    table = Table()
+    for name in value.column_names:
+        table.add_column(text(name), overflow="fold")
+    for record in head.to_pylist():
+        table.add_row(*(text("" if cell is None else cell) for cell in record.values()))
+    out = console()
+    out.print(f"{text(version.ref)}: {value.num_rows:,} rows × {value.num_columns} columns")
+    out.print(table)
+    if value.num_rows > rows:
+        note(f"showing {rows} of {value.num_rows:,} rows; `nbripple load {version.ref} "
+             "-o FILE.parquet` writes all of them")
+
+
+@main.command()
+@click.argument("ref")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Write the data here (a table as Parquet, a value as JSON, a file or "
+              "directory as itself); an existing directory receives it under its own name.")
+@click.option("--rows", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Rows of a table to preview when there is no --output.")
+@json_option
+def load(ref: str, output: Path | None, rows: int, as_json: bool) -> None:
+    """Load a version: print a value or a table preview, or write it to --output.
+
+    Files and directories print their local (cached) path. The version is recorded as
+    consumed by an `external` execution labelled "nbripple load".
+    """
+    ws = get_workspace()
+    version = ws.resolve(ref)
+    if output is None and version.kind == "object":
+        raise fail(f"{version.ref} is a pickled Python object; unpickling runs code chosen by "
+                   f"its producer, so the CLI does not print it: write it with "
+                   f"`nbripple load {version.ref} -o FILE.pickle`")
+    if output is not None and not output.is_dir() and not output.parent.is_dir():
+        raise fail(f"cannot write to {output}: the directory {output.parent} does not exist")
+    with ws.external_execution("nbripple load") as execution_id:
+        if output is not None:
+            value: Any = ws.download(version, output)
+        else:
+            value = ws.load_version(version, as_="arrow" if version.kind == "table" else None,
+                                    record=False)
+        ws.catalog.record_consumption(execution_id, version.name, version.version)
+    if output is not None or version.kind in ("file", "directory"):
+        path = Path(value)
+        if as_json:
+            print_json({"ref": version.ref, "kind": version.kind, "path": str(path)})
+        else:
+            click.echo(str(path))
+        return
+    if version.kind == "table":
+        _table_preview(version, value, rows, as_json)
+        return
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+# -- card --------------------------------------------------------------------
+def _make_card(markdown: str, card_type: str | None) -> Card:
+    if card_type == "model":
+        return ModelCard(markdown)
+    if card_type == "data":
+        return DataCard(markdown)
+    return Card(markdown, card_type or "card")
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--set", "source", type=click.File("r", encoding="utf-8"), default=None,
+              metavar="FILE", help="Add a new card revision from a Markdown FILE ('-': stdin).")
+@click.option("--type", "card_type", type=click.Choice(["model", "data"]), default=None,
+              help="With --set: a model or a data card (default: keep the current type).")
+@click.option("--history", is_flag=True, help="List every revision of the card.")
+@click.option("--html", is_flag=True, help="Print the card as sanitized HTML.")
+@json_option
+def card(ref: str, source: IO[str] | None, card_type: str | None, history: bool, html: bool,
+         as_json: bool) -> None:
+    """Print the card of a version (Markdown rendered), or set a new revision with --set.
+
+    Earlier revisions are kept; --history lists them.
+    """
+    if source is not None and (history or html):
+        raise click.UsageError("--set cannot be combined with --history or --html")
+    if card_type is not None and source is None:
+        raise click.UsageError("--type applies to --set only")
+    if history and html:
+        raise click.UsageError("--history and --html cannot be combined")
+    ws = get_workspace()
+    version = ws.resolve(ref)
+    if source is not None:
+        markdown = source.read()
+        revision = ws.set_card(version, _make_card(markdown, card_type or version.card_type))
+        if as_json:
+            print_json({"ref": version.ref, "revision": revision.revision,
+                        "card_type": revision.card_type,
+                        "created_at": revision.created_at.isoformat()})
+        else:
+            click.echo(f"{version.ref}: card revision {revision.revision} "
+                       f"({revision.card_type}) saved")
+        return
+    if history:
+        revisions = ws.card_history(version)
+        if as_json:
+            print_json([{"ref": version.ref, "revision": r.revision, "card_type": r.card_type,
+                         "created_at": r.created_at.isoformat(), "markdown": r.markdown}
+                        for r in revisions])
+            return
+        if not revisions:
+            note(f"{version.ref} has no card yet")
+            return
+        table = Table(title=f"card history of {text(version.ref)}", title_justify="left")
+        for column in ("revision", "type", "created", "excerpt"):
+            table.add_column(column, overflow="fold")
+        for r in revisions:
+            table.add_row(str(r.revision), r.card_type, local_time(r.created_at),
+                          text(card_excerpt(r.markdown, 80)))
+        console().print(table)
+        return
+    current = version.card_markdown
+    if as_json:
+        print_json({"ref": version.ref, "card_type": version.card_type, "markdown": current,
+                    "html": render_html(current) if current is not None else None})
+        return
+    if current is None:
+        note(f"{version.ref} has no card; add one with `nbripple card {version.ref} "
+             "--set CARD.md`")
+        return
+    if html:
+        click.echo(render_html(current))
+    else:
+        console().print(Markdown(current))
+
+
+# -- push --------------------------------------------------------------------
+def _read_table(path: Path) -> Any:
+    """A .parquet or .csv file as a pyarrow Table."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pa_csv.read_csv(path)
+        if suffix in (".parquet", ".pq"):
+            return pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise fail(f"cannot read {path} as a {suffix[1:]} table: {exc}; fix the file or "
+                   "push it with --kind file to keep it as a plain file") from exc
+    raise fail(f"cannot read {path} as a table: push a .parquet or .csv file, or use "
+               "--kind file")
+
+
+def _push_value(path: Path, kind: str | None, name: str) -> Any:
+    """What to hand to create_from for PATH stored as ``kind`` (None: inferred)."""
+    if path.is_dir():
+        if kind not in (None, "directory"):
+            raise fail(f"{path} is a directory; {name} takes kind {kind!r}")
+        return path
+    if kind == "directory":
+        raise fail(f"{path} is a file, but {name} takes directories (kind 'directory')")
+    if kind == "table" or (kind is None and path.suffix.lower() in TABLE_SUFFIXES):
+        return _read_table(path)
+    return path
+
+
+@main.command()
+@click.argument("name")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@partition_option("Partition value of the new version (repeatable). A new artifact is "
+                  "declared with these keys; a declared one needs exactly its keys.")
+@click.option("--card", "card_file", type=click.File("r", encoding="utf-8"), default=None,
+              metavar="FILE", help="Markdown card for the version ('-': stdin).")
+@click.option("--card-type", type=click.Choice(["model", "data"]), default=None,
+              help="The card is a model card or a data card.")
+@click.option("--kind", type=click.Choice(PUSH_KINDS), default=None,
+              help="Store as this kind (default: .parquet/.csv → table, other files → file, "
+              "directories → directory).")
+@click.option("--description", default=None,
+              help="Description of a new artifact (kept from its first declaration).")
+@click.option("--time-partition", default=None, metavar="ISO",
+              help="Time partition (ISO date/time); a new artifact becomes time-partitioned "
+              "by day.")
+@json_option
+def push(name: str, path: Path, partitions: dict[str, str], card_file: IO[str] | None,
+         card_type: str | None, kind: str | None, description: str | None,
+         time_partition: str | None, as_json: bool) -> None:
+    """Register PATH (a file, a directory, or a .parquet/.csv table) as a new version of NAME.
+
+    The version is produced by an `external` execution labelled "nbripple push".
+    Prints the new reference (name@N).
+    """
+    ws = get_workspace(create=True)
+    recorded = ws.catalog.get_artifact(name)
+    if recorded is not None:
+        if kind and recorded.kind and kind != recorded.kind:
+            raise fail(f"{name} is declared kind={recorded.kind!r}; it cannot take a {kind}")
+        if recorded.kind and recorded.kind not in PUSH_KINDS:
+            raise fail(f"{name} is declared kind={recorded.kind!r}; push stores tables, files "
+                       "and directories only: create its versions from Python")
+        if time_partition is not None and not recorded.time_partitioned:
+            raise fail(f"{name} is not time-partitioned; drop --time-partition")
+        if description is not None and description != recorded.description:
+            note(f"note: {name} keeps the description of its first declaration")
+        artifact = Artifact(name, recorded.partition_keys, recorded.time_partitioned,
+                            recorded.time_granularity, recorded.kind, recorded.description,
+                            workspace=ws)
+    else:
+        artifact = Artifact(name, list(partitions), time_partitioned=time_partition is not None,
+                            description=description or "", workspace=ws)
+    decl = artifact.declaration
+    # validate everything before the execution is recorded, so a typo leaves no trace
+    parts = ws.normalize_partitions(decl, partitions, complete=True)
+    if time_partition is not None:
+        truncate_time(time_partition, decl.time_granularity)
+    value = _push_value(path, kind or decl.kind, name)
+    card_obj = _make_card(card_file.read(), card_type) if card_file is not None else None
+    with ws.external_execution("nbripple push") as execution_id:
+        version = ws.create_from(artifact, value, card_obj, time_partition=time_partition,
+                                 partitions=parts, execution_id=execution_id)
+    if as_json:
+        print_json(version_dict(version))
+        return
+    click.echo(version.ref)
+    rows = f"{version.num_rows:,} rows, " if version.num_rows is not None else ""
+    note(f"pushed {path} as {version.kind} ({rows}{human_size(version.size)}) "
+         f"under external execution {execution_id}")
