@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from .artifact import make_query
 from .cards import Card, render_html
+from .lineage import LineageGraph, LineageStart, build_lineage
 from .model import ArtifactVersion, CardRevision, Execution
 from .refs import Query
 from .workspace import RefLike, current
@@ -78,5 +80,25 @@ def execution(execution_id: str) -> Execution:
 def executions(
     notebook: str | None = None, status: str | None = None, limit: int = 50
 ) -> list[Execution]:
-    """Recent executions, newest first."""
+    """Recent executions, newest first (``notebook`` may be a relative path)."""
+    if notebook is not None and Path(notebook).exists():
+        notebook = str(Path(notebook).resolve())
     return current().executions(notebook=notebook, status=status, limit=limit)
+
+
+def lineage(ref_or_execution_id: LineageStart, depth: int | None = 1,
+            direction: str = "both") -> LineageGraph:
+    """The lineage graph around a version or an execution.
+
+    The start is any reference to a version (``"blessed_model@2"``, a URI, a Query,
+    an ArtifactVersion) or an execution (its id, a unique prefix, or the Execution).
+    ``direction``: ``"up"`` follows the edges backwards (what it came from),
+    ``"down"`` forwards (what was made from it), ``"both"`` does the two walks.
+    ``depth`` counts hops; ``None`` walks the whole reachable graph (cycle-safe).
+    Nothing is recorded as consumed.
+
+    >>> g = nr.lineage("prediction@1", depth=None, direction="up")
+    >>> [v.ref for v in g.upstream_versions()]
+    ['blessed_model@2']
+    """
+    return build_lineage(current(), ref_or_execution_id, depth=depth, direction=direction)

@@ -66,6 +66,28 @@ FIXTURES = {
         "value = 0 if previous is None else nr.load(previous) + 1\n"
         "nr.Artifact('counter').create_from(value)",
     ),
+    "emits_twice.ipynb": notebook(
+        "import nbripple as nr",
+        ("parameters", "first = 'a'\nsecond = 'b'"),
+        "stream = nr.Artifact('stream')\nstream.create_from(first)\nstream.create_from(second)",
+    ),
+    "loads_other.ipynb": notebook(
+        "import nbripple as nr",
+        ("parameters", "extra = 'blessed_model@1'"),
+        "nr.load(extra)\nnr.Artifact('loaded_other').create_from(1)",
+    ),
+    "sleeps.ipynb": notebook(
+        "import nbripple as nr, time",
+        ("parameters", "seconds = 30"),
+        "nr.Artifact('sleepy').create_from('before the sleep')",
+        "time.sleep(seconds)",
+    ),
+    "runs_another.ipynb": notebook(
+        "import nbripple as nr",
+        ("parameters", "child = 'echo.ipynb'\ntext = 'from the parent'"),
+        "ex = nr.run(child, parameters={'text': text})\n"
+        "nr.Artifact('parent_out').create_from({'child': ex.id, 'status': ex.status})",
+    ),
 }
 
 
