@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "CardRevision": "model",
     "DataCard": "cards",
     "Execution": "model",
+    "LineageGraph": "lineage",
     "ModelCard": "cards",
     "NbrippleError": "errors",
     "Query": "refs",
@@ -31,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "executions": "api",
     "get": "api",
     "init_home": "config",
+    "lineage": "api",
     "load": "api",
     "query": "api",
     "relaunch": "runner",
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
         execution,
         executions,
         get,
+        lineage,
         load,
         query,
         search,
@@ -75,6 +78,7 @@ if TYPE_CHECKING:
     from .cards import Card, DataCard, ModelCard, render_html
     from .config import init_home
     from .errors import NbrippleError
+    from .lineage import LineageGraph
     from .model import ArtifactVersion, CardRevision, Execution
     from .refs import Query
     from .runner import relaunch, rerun, run
