@@ -71,8 +71,8 @@ def _as_cli_error(exc: Exception) -> CliError | None:
     """Translate any error worth one line into a CliError (None: let it through)."""
     if isinstance(exc, CliError):
         return exc
-    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
-        return None  # `nbripple` alone prints the help
+    if isinstance(exc, click.exceptions.Exit | click.Abort | click.exceptions.NoArgsIsHelpError):
+        return None  # --help, --version, Ctrl-C and `nbripple` alone: click's own handling
     if isinstance(exc, click.UsageError):
         message = exc.format_message()
         if exc.ctx is not None:
@@ -353,6 +353,6 @@ def fail(message: str) -> CliError:
 
 
 # Command modules register themselves on `main`; keep these imports last.
-from . import artifacts  # noqa: E402, F401
+from . import artifacts, runs  # noqa: E402, F401
 
 __all__ = ["CliError", "CliState", "CliUsageError", "get_workspace", "main"]

@@ -1,0 +1,238 @@
+"""CLI commands for notebook runs: run, rerun, relaunch, executions, execution."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from ..model import Execution
+from ..runner import relaunch as relaunch_execution
+from ..runner import rerun as rerun_execution
+from ..runner import run as run_notebook
+from . import (
+    console,
+    execution_dict,
+    get_workspace,
+    iso_utc,
+    json_option,
+    local_time,
+    main,
+    note,
+    print_json,
+    text,
+)
+
+STATUS_STYLE = {"succeeded": "green", "failed": "red", "running": "yellow",
+                "cancelled": "magenta", "queued": "cyan"}
+
+
+def infer_value(raw: str) -> Any:
+    """papermill's ``-p`` inference: booleans, None, ints and floats; else the string."""
+    lowered = raw.strip()
+    if lowered in ("True", "true"):
+        return True
+    if lowered in ("False", "false"):
+        return False
+    if lowered in ("None", "none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(lowered)
+        except ValueError:
+            pass
+    return raw
+
+
+def full_execution_dict(execution: Execution) -> dict[str, Any]:
+    data = execution_dict(execution)
+    data.update(
+        {
+            "duration_s": execution.duration_s,
+            "parameters": execution.parameters,
+            "requested": execution.requested,
+            "notebook_hash": execution.notebook_hash,
+            "output_notebook_hash": execution.output_notebook_hash,
+            "inputs": [{"ref": i.ref, "parameter": i.parameter} for i in execution.inputs],
+            "outputs": [v.ref for v in execution.outputs],
+            "error": execution.error,
+            "trigger": execution.trigger,
+            "parent_id": execution.parent_id,
+            "chain_depth": execution.chain_depth,
+            "cwd": execution.cwd,
+            "pid": execution.pid,
+            "host": execution.host,
+        }
+    )
+    return data
+
+
+def _status(status: str) -> str:
+    style = STATUS_STYLE.get(status, "")
+    return f"[{style}]{status}[/]" if style else status
+
+
+def _report(execution: Execution, as_json: bool) -> None:
+    if as_json:
+        print_json(full_execution_dict(execution))
+    else:
+        _show(execution)
+    if execution.status != "succeeded":
+        sys.exit(1)
+
+
+def _show(execution: Execution) -> None:
+    out = console()
+    out.print(f"[bold]execution {execution.id}[/] · {_status(execution.status)}")
+    rows: list[tuple[str, str]] = [
+        ("kind", execution.kind),
+        ("notebook", execution.notebook or ""),
+        ("started", local_time(execution.started_at)),
+        ("finished", local_time(execution.finished_at)),
+        ("duration", f"{execution.duration_s:.2f} s" if execution.duration_s is not None else ""),
+        ("trigger", ", ".join(f"{k}={v}" for k, v in (execution.trigger or {}).items())),
+        ("parent", execution.parent_id or ""),
+        ("parameters", ", ".join(f"{k}={v!r}" for k, v in execution.parameters.items())),
+        ("inputs", ", ".join(
+            f"{i.ref}" + (f" ({i.parameter})" if i.parameter else "") for i in execution.inputs
+        )),
+        ("outputs", ", ".join(v.ref for v in execution.outputs)),
+    ]
+    if execution.error:
+        error = execution.error
+        where = f" in cell {error['cell_index']}" if error.get("cell_index") is not None else ""
+        rows.append(("error", f"{error.get('ename')}: {error.get('evalue')}{where}"))
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        if value:
+            table.add_row(key, text(value))
+    out.print(table)
+
+
+@main.command()
+@click.argument("notebook", type=click.Path(path_type=Path))
+@click.option("-p", "--parameter", "params", nargs=2, multiple=True, metavar="NAME VALUE",
+              help="A parameter; VALUE is read as bool/None/int/float when it looks like one "
+                   "(as papermill does). Artifact inputs take refs or nbripple:// URIs.")
+@click.option("-r", "--raw", "raw_params", nargs=2, multiple=True, metavar="NAME VALUE",
+              help="A parameter whose VALUE is kept as a string.")
+@click.option("--kernel", "kernel_name", default=None, help="Kernel name (default: the "
+              "notebook's kernelspec).")
+@click.option("--cwd", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              default=None, help="Working directory (default: the notebook's directory).")
+@click.option("--timeout", type=float, default=None, help="Per-cell timeout in seconds.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show papermill's progress bar on stderr.")
+@json_option
+def run(notebook: Path, params: tuple[tuple[str, str], ...],
+        raw_params: tuple[tuple[str, str], ...], kernel_name: str | None, cwd: Path | None,
+        timeout: float | None, progress: bool, as_json: bool) -> None:
+    """Run NOTEBOOK as an nbripple task (exit code 1 if the notebook fails).
+
+    \b
+    Examples:
+      nbripple run ops.ipynb
+      nbripple run ops.ipynb -p model blessed_model@3 -p threshold 0.5
+    """
+    parameters: dict[str, Any] = {name: infer_value(value) for name, value in params}
+    parameters.update({name: value for name, value in raw_params})
+    ws = get_workspace()
+    execution = run_notebook(notebook, parameters, kernel_name=kernel_name, cwd=cwd,
+                             timeout=timeout, progress=progress and not as_json, workspace=ws)
+    _report(execution, as_json)
+
+
+@main.command()
+@click.argument("execution_id")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@json_option
+def rerun(execution_id: str, progress: bool, as_json: bool) -> None:
+    """Run an execution's notebook snapshot again with the same pinned inputs."""
+    ws = get_workspace()
+    _report(rerun_execution(execution_id, workspace=ws, progress=progress and not as_json),
+            as_json)
+
+
+@main.command()
+@click.argument("execution_id")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@json_option
+def relaunch(execution_id: str, progress: bool, as_json: bool) -> None:
+    """Run an execution's notebook as it is now, resolving smart defaults again."""
+    ws = get_workspace()
+    _report(relaunch_execution(execution_id, workspace=ws, progress=progress and not as_json),
+            as_json)
+
+
+@main.command()
+@click.option("--notebook", default=None, help="Only runs of this notebook (a path).")
+@click.option("--status", type=click.Choice(list(STATUS_STYLE)), default=None)
+@click.option("--kind", type=click.Choice(["notebook", "interactive", "external"]),
+              default=None)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@json_option
+def executions(notebook: str | None, status: str | None, kind: str | None, limit: int,
+               as_json: bool) -> None:
+    """Recent executions, newest first."""
+    ws = get_workspace()
+    if notebook is not None and Path(notebook).exists():
+        notebook = str(Path(notebook).resolve())
+    found = ws.executions(notebook=notebook, status=status, kind=kind, limit=limit)
+    if as_json:
+        print_json([
+            {**execution_dict(e), "duration_s": e.duration_s, "error": e.error,
+             "trigger": e.trigger, "parent_id": e.parent_id} for e in found
+        ])
+        return
+    if not found:
+        note("no executions yet")
+        return
+    table = Table(title="executions")
+    for column in ("id", "status", "kind", "notebook / label", "started", "duration", "trigger"):
+        table.add_column(column)
+    for e in found:
+        what = Path(e.notebook).name if e.notebook else (e.label or "")
+        duration = f"{e.duration_s:.1f} s" if e.duration_s is not None else ""
+        trigger = (e.trigger or {}).get("type", "")
+        table.add_row(e.id, _status(e.status), e.kind, text(what), local_time(e.started_at),
+                      duration, text(trigger))
+    console().print(table)
+
+
+@main.command()
+@click.argument("execution_id")
+@click.option("--notebook", "notebook_out", is_flag=False, flag_value="-", default=None,
+              metavar="[PATH]",
+              help="Print the executed notebook (or save it to PATH).")
+@click.option("--snapshot", "snapshot_out", is_flag=False, flag_value="-", default=None,
+              metavar="[PATH]", help="Print the notebook as it was run (or save it to PATH).")
+@json_option
+def execution(execution_id: str, notebook_out: str | None, snapshot_out: str | None,
+              as_json: bool) -> None:
+    """One execution: status, timings, parameters, inputs, outputs, error, trigger."""
+    ws = get_workspace()
+    found = ws.execution(execution_id)
+    for wanted, source, what in ((notebook_out, found.output_notebook, "executed notebook"),
+                                 (snapshot_out, found.notebook_snapshot, "notebook snapshot")):
+        if wanted is None:
+            continue
+        if source is None:
+            raise click.ClickException(f"execution {found.id} has no {what}")
+        if wanted == "-":
+            click.echo(source.read_text(encoding="utf-8"))
+        else:
+            Path(wanted).write_bytes(source.read_bytes())
+            note(f"saved the {what} of {found.id} to {wanted}")
+        return
+    if as_json:
+        print_json(full_execution_dict(found))
+    else:
+        _show(found)
+
+
+__all__ = ["execution", "executions", "iso_utc", "relaunch", "rerun", "run"]
