@@ -265,6 +265,7 @@ def test_push_csv_registers_a_table_loadable_as_a_table(tmp_path: Path, ws: nr.W
     csv_path = write_csv(tmp_path / "sales.csv", rows=4)
     result = ok("push", "sales", str(csv_path), "-p", "region=eu", "--description", "Sales")
     assert result.stdout == "sales@1\n"
+    assert ws.executions(kind="interactive") == []  # the CLI never works "interactively"
     version = nr.get("sales@1")
     assert version.kind == "table" and version.num_rows == 4
     assert version.partitions == {"region": "eu"}
@@ -342,6 +343,14 @@ def test_home_option_selects_another_home(tmp_path: Path, home: Path) -> None:
     ok("--home", str(other), "push", "only_there", str(csv_path))
     assert [a["name"] for a in ok_json("--home", str(other), "ls")] == ["only_there"]
     assert ok_json("ls") == []
+
+
+# -- help and errors ---------------------------------------------------------------
+@pytest.mark.parametrize("args", [["--help"], ["ls", "--help"], ["push", "-h"], ["--version"]])
+def test_help_and_version_exit_zero_on_stdout(home: Path, args: list[str]) -> None:
+    result = ok(*args)
+    assert result.stderr == ""
+    assert ("Usage: " in result.stdout) or ("version" in result.stdout)
 
 
 # -- errors ----------------------------------------------------------------------
