@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -100,24 +100,42 @@ def load_settings(home: Path) -> Settings:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}. Fix or delete it.") from exc
-    store = data.get("store", {})
-    catalog = data.get("catalog", {})
-    cache = data.get("cache", {})
-    known = {f.name for f in fields(Settings)}
+    store = _table(data, "store", path)
+    catalog = _table(data, "catalog", path)
+    cache = _table(data, "cache", path)
+    options = _table(store, "options", path, section="store.options")
     kwargs: dict[str, Any] = {"home": home}
-    for key, value in (
-        ("store_url", store.get("url")),
-        ("store_options", store.get("options")),
-        ("idle_release_ms", catalog.get("idle_release_ms")),
-        ("lock_timeout_s", catalog.get("lock_timeout_s")),
-        ("cache_dir", cache.get("dir")),
+    for key, value, expected in (
+        ("store_url", store.get("url"), str),
+        ("idle_release_ms", catalog.get("idle_release_ms"), float),
+        ("lock_timeout_s", catalog.get("lock_timeout_s"), float),
+        ("cache_dir", cache.get("dir"), str),
     ):
-        if value is not None and key in known:
-            kwargs[key] = value
-    for key in ("idle_release_ms", "lock_timeout_s"):
-        if key in kwargs and not isinstance(kwargs[key], int | float):
-            raise ConfigError(f"{path}: {key} must be a number, got {kwargs[key]!r}")
+        if value is None:
+            continue
+        name = key.removeprefix("store_").removeprefix("cache_")
+        if expected is str and not isinstance(value, str):
+            raise ConfigError(f"{path}: {name} must be a string, got {value!r}")
+        if expected is float and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+        ):
+            raise ConfigError(f"{path}: {name} must be a number >= 0, got {value!r}")
+        kwargs[key] = value
+    if options:
+        kwargs["store_options"] = options
     return Settings(**kwargs)
+
+
+def _table(
+    data: dict[str, Any], key: str, path: Path, *, section: str | None = None
+) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{path}: [{section or key}] must be a table (a [{section or key}] section), "
+            f"got {value!r}"
+        )
+    return value
 
 
 def init_home(directory: str | os.PathLike[str] | None = None) -> Path:
