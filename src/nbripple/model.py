@@ -187,6 +187,7 @@ class Execution:
     parent_id: str | None
     chain_depth: int
     label: str | None
+    heartbeat_at: datetime | None = None
     _workspace: Workspace | None = field(default=None, compare=False, repr=False)
 
     @property

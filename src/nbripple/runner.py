@@ -19,6 +19,8 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import socket
+import threading
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ from .refs import Pinned, Query, parse
 from .workspace import Workspace, current
 
 CONTEXT_TAG = "injected-nbripple-context"
+HEARTBEAT_S = 5.0
 
 
 class NotebookNotFound(NotFound):
@@ -76,6 +79,8 @@ def run(
     parent_id: str | None = None,
     chain_depth: int = 0,
     workspace: Workspace | None = None,
+    execution_id: str | None = None,
+    km: Any = None,
 ) -> Execution:
     """Run ``notebook`` as an nbripple task and return its :class:`Execution`.
 
@@ -85,6 +90,10 @@ def run(
     not raise: the returned execution is ``failed`` with ``.error`` set. Problems
     found before the kernel starts (missing notebook, unknown kernel or parameter,
     an input that matches nothing) raise an :class:`NbrippleError`.
+
+    Executors pass ``execution_id`` (a ``queued`` execution they created, carrying
+    the trigger) and may pass ``km``, a kernel manager whose kernel was started
+    before the run; it is shut down afterwards, never reused.
 
     Example::
 
@@ -101,7 +110,8 @@ def run(
     raw = path.read_bytes()
     prepared = _prepare(ws, raw, path, parameters, kernel_name, cwd)
     return _execute(ws, prepared, parameters or {}, timeout=timeout, progress=progress,
-                    trigger=trigger, parent_id=parent_id, chain_depth=chain_depth)
+                    trigger=trigger, parent_id=parent_id, chain_depth=chain_depth,
+                    execution_id=execution_id, km=km)
 
 
 def rerun(execution_id: str, *, workspace: Workspace | None = None,
@@ -259,6 +269,8 @@ def _execute(
     trigger: dict[str, Any] | None,
     parent_id: str | None,
     chain_depth: int,
+    execution_id: str | None = None,
+    km: Any = None,
 ) -> Execution:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -267,19 +279,29 @@ def _execute(
     if trigger is None:
         trigger = {"type": "notebook", "by": caller.execution_id} if caller else {"type": "user"}
     requested = {name: _requested_value(value) for name, value in given.items()}
-    execution = ws._new_execution(
-        "notebook",
-        label=prepared.path.name if prepared.path else None,
-        notebook=str(prepared.path) if prepared.path else None,
-        notebook_hash=prepared.snapshot_hash,
-        requested=requested,
-        cwd=str(prepared.cwd),
-        trigger=trigger,
-        trigger_artifact=trigger.get("artifact"),
-        trigger_version=trigger.get("version"),
-        parent_id=parent_id,
-        chain_depth=chain_depth,
-    )
+    details = {
+        "label": prepared.path.name if prepared.path else None,
+        "notebook": str(prepared.path) if prepared.path else None,
+        "notebook_hash": prepared.snapshot_hash,
+        "requested": requested,
+        "cwd": str(prepared.cwd),
+    }
+    if execution_id is not None:
+        ws.catalog.update_execution(
+            execution_id, status="running", started_at=datetime.now(UTC), pid=os.getpid(),
+            host=socket.gethostname(), heartbeat_at=datetime.now(UTC), **details,
+        )
+        execution = ws.execution(execution_id)
+    else:
+        execution = ws._new_execution(
+            "notebook",
+            trigger=trigger,
+            trigger_artifact=trigger.get("artifact"),
+            trigger_version=trigger.get("version"),
+            parent_id=parent_id,
+            chain_depth=chain_depth,
+            **details,
+        )
     try:
         injected = _resolve_inputs(ws, prepared, given, execution.id)
     except BaseException as exc:
@@ -302,7 +324,8 @@ def _execute(
     _quiet_papermill_parameter_warnings()
     with tempfile.TemporaryDirectory(prefix="nbripple-run-") as tmp:
         output_path = Path(tmp) / (prepared.path.name if prepared.path else "notebook.ipynb")
-        km = _kernel_manager(prepared.kernel_name, Path(tmp))
+        km = km if km is not None else _kernel_manager(prepared.kernel_name, Path(tmp))
+        heartbeat = _Heartbeat(ws, execution.id)
         try:
             pm.execute_notebook(
                 nb,
@@ -332,6 +355,7 @@ def _execute(
             status = "failed"
             error = {"ename": type(exc).__name__, "evalue": str(exc), "cell_index": None}
         finally:
+            heartbeat.stop()
             _shutdown(km)
         output_hash = None
         if output_path.exists():
@@ -347,6 +371,31 @@ def _execute(
     if status == "cancelled":
         raise KeyboardInterrupt
     return ws.execution(execution.id)
+
+
+class _Heartbeat:
+    """Refresh the execution's ``heartbeat_at`` while it runs, so watchers on other
+    machines can tell a live run from an orphan."""
+
+    def __init__(self, ws: Workspace, execution_id: str) -> None:
+        self._ws = ws
+        self._execution_id = execution_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="nbripple-heartbeat",
+                                        daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                self._ws.catalog.update_execution(self._execution_id,
+                                                  heartbeat_at=datetime.now(UTC))
+            except Exception:  # a busy catalog must not fail the run
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 def _kernel_manager(kernel_name: str, tmp: Path) -> Any:

@@ -183,7 +183,8 @@ class EmbeddedCatalog:
                 delay = min(delay * 2, 0.1)
         self.opens += 1
         try:
-            if not self._migrated:
+            # Checked on every open: another process may have upgraded the file meanwhile.
+            if not self._migrated or self._stored_schema_version(con) != SCHEMA_VERSION:
                 self._migrate(con)
                 self._migrated = True
         except BaseException:
@@ -261,6 +262,15 @@ class EmbeddedCatalog:
             con.execute("ROLLBACK")
             raise
         con.execute("COMMIT")
+
+    @staticmethod
+    def _stored_schema_version(con: duckdb.DuckDBPyConnection) -> int:
+        try:
+            row = con.execute("SELECT value FROM meta WHERE key = ?",
+                              [SCHEMA_VERSION_KEY]).fetchone()
+        except duckdb.CatalogException:  # no meta table: the file was replaced
+            return 0
+        return int(row[0]) if row else 0
 
     def schema_version(self) -> int:
         with self.connection() as con:
@@ -483,7 +493,7 @@ class EmbeddedCatalog:
             con.execute(f"INSERT INTO executions ({columns}) VALUES ({marks})", values)
 
     def update_execution(self, execution_id: str, **changes: Any) -> None:
-        unknown = set(changes) - set(_EXECUTION_FIELDS) - {"heartbeat_at"}
+        unknown = set(changes) - set(_EXECUTION_FIELDS)
         if unknown:
             raise ValueError(f"unknown execution fields: {sorted(unknown)}")
         if not changes:
