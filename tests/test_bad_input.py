@@ -343,3 +343,26 @@ def test_card_of_the_wrong_type_is_refused_before_writing(home: Path) -> None:
     frame: Any = pd.DataFrame({"a": [1]})
     with nothing_written(home), pytest.raises(TypeError, match="card must be"):
         nr.Artifact("c").create_from(frame, card=123)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("frame", "problem"),
+    [
+        (pd.DataFrame([[1, 2]], columns=["a", "a"]), "Duplicate column names"),
+        (pd.DataFrame({"mixed": [1, "x", 2.5]}), "Conversion failed for column mixed"),
+    ],
+    ids=["duplicate-columns", "mixed-object-column"],
+)
+def test_a_table_parquet_cannot_hold_is_a_clear_error_and_writes_nothing(
+    home: Path, frame: pd.DataFrame, problem: str
+) -> None:
+    with nothing_written(home), pytest.raises(
+        NbrippleError, match=rf"cannot store this pandas table as Parquet: .*{problem}.*"
+                             r"kind='object'"
+    ):
+        nr.Artifact("unparquetable").create_from(frame)
+    staging = home / "store" / "tmp"
+    assert not staging.exists() or not list(staging.iterdir())
+    # pinning kind='object' is the way out that the message names
+    v = nr.Artifact("pickled_frame", kind="object").create_from(frame)
+    pd.testing.assert_frame_equal(v.load(), frame)

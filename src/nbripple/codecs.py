@@ -135,17 +135,24 @@ def _encode_table(value: Any, store: Store) -> Encoded:
             f"a table artifact needs a pandas or polars DataFrame or a pyarrow Table, "
             f"got {type(value).__name__}"
         )
-    if python_type == "pandas":
-        table = pa.Table.from_pandas(value)
-    elif python_type == "polars":
-        table = value.to_arrow()
-    elif python_type == "arrow.recordbatch":
-        table = pa.Table.from_batches([value])
-    else:
-        table = value
-    with store.staging_file(".parquet") as tmp:
-        pq.write_table(table, tmp)
-        blob = store.put_file(tmp, move=True)
+    try:
+        if python_type == "pandas":
+            table = pa.Table.from_pandas(value)
+        elif python_type == "polars":
+            table = value.to_arrow()
+        elif python_type == "arrow.recordbatch":
+            table = pa.Table.from_batches([value])
+        else:
+            table = value
+        with store.staging_file(".parquet") as tmp:
+            pq.write_table(table, tmp)
+            blob = store.put_file(tmp, move=True)
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        # e.g. duplicate column names, or an object column mixing ints and strings
+        raise KindError(
+            f"cannot store this {python_type} table as Parquet: {exc}. Fix the column "
+            "names or types, or declare the artifact with kind='object' to pickle it."
+        ) from exc
     schema = [{"name": f.name, "type": str(f.type)} for f in table.schema]
     return Encoded(
         "table",
