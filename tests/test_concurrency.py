@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def python(code: str) -> list[str]:
 
 def set_catalog_config(home: Path, **values: float) -> None:
     """Rewrite the [catalog] settings of config.toml, then make the home current again."""
+    nr.current().catalog.close()  # release the file now rather than after the idle time
     lines = [f"{key} = {value}" for key, value in values.items()]
     (home / "config.toml").write_text(
         '[store]\nurl = "store"\n\n[catalog]\n' + "\n".join(lines) + "\n", encoding="utf-8"
@@ -136,7 +138,15 @@ def test_a_burst_holds_the_connection_and_opens_the_file_once(home: Path) -> Non
 
 HOLDER = """
     import sys, time, pathlib, duckdb
-    con = duckdb.connect(sys.argv[1])
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            con = duckdb.connect(sys.argv[1])
+            break
+        except duckdb.IOException:  # the test process may still be releasing it
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
     con.execute("SELECT count(*) FROM versions").fetchall()
     pathlib.Path(sys.argv[2]).touch()
     time.sleep(float(sys.argv[3]))
@@ -255,6 +265,29 @@ def test_a_process_killed_before_commit_leaves_no_catalog_row(
     assert again.ref == "victim@1"
     assert again.content_hash == blobs[0].name
     assert nr.load("victim@1") == list(range(30_000))
+
+
+def test_threads_of_one_process_share_the_catalog_safely(home: Path) -> None:
+    art = nr.Artifact("threaded", partition_keys=["thread"])
+    errors: list[BaseException] = []
+
+    def work(thread: int) -> None:
+        try:
+            for i in range(10):
+                art.create_from({"thread": thread, "i": i}, thread=thread)
+                assert nr.load(art.query(thread=thread))["thread"] == thread
+        except BaseException as exc:  # surfaced in the main thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    versions = art.versions()
+    assert sorted(v.version for v in versions) == list(range(1, 41))
+    assert len({v.execution_id for v in versions}) == 1  # one interactive execution
 
 
 def test_catalog_file_is_not_held_by_a_process_after_it_exits(home: Path) -> None:
