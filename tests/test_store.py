@@ -167,3 +167,10 @@ def test_memory_store_uses_the_same_layout_and_checks() -> None:
     store.fs.pipe_file(store.blob_path(blob.digest), b"changed!!")
     with pytest.raises(IntegrityError):
         store.read(blob.digest)
+
+
+def test_a_blob_removed_behind_the_stores_back_is_written_again(store: Store) -> None:
+    digest = store.put_bytes(b"content").digest
+    os.remove(store.blob_path(digest))  # e.g. `nbripple gc` in another process
+    assert store.put_bytes(b"content").digest == digest
+    assert store.read(digest) == b"content"

@@ -88,7 +88,6 @@ class Store:
         self.fs: fsspec.AbstractFileSystem = fs
         self.root: str = str(root).rstrip("/")
         self.is_local = isinstance(fs, LocalFileSystem)
-        self._known: set[str] = set()
 
     # -- paths ---------------------------------------------------------------
     def blob_path(self, digest: str) -> str:
@@ -101,12 +100,9 @@ class Store:
         return path if self.is_local else f"{protocol}://{path.lstrip('/')}"
 
     def exists(self, digest: str) -> bool:
-        if digest in self._known:
-            return True
-        found = bool(self.fs.exists(self.blob_path(digest)))
-        if found:
-            self._known.add(digest)
-        return found
+        # Always asked of the store, never remembered: another process (gc) may have
+        # removed the blob since, and a skipped write would leave a dangling version.
+        return bool(self.fs.exists(self.blob_path(digest)))
 
     # -- writing -------------------------------------------------------------
     def put_bytes(self, data: bytes | bytearray | memoryview) -> Blob:
@@ -119,7 +115,6 @@ class Store:
                 self._write_local_atomic(path, lambda fh: fh.write(data))
             else:
                 self.fs.pipe_file(path, bytes(data))
-            self._known.add(digest)
         return Blob(digest, size)
 
     def put_file(self, local_path: str | os.PathLike[str], *, move: bool = False) -> Blob:
@@ -142,7 +137,6 @@ class Store:
             self.fs.put_file(str(local_path), path)
             if move:
                 os.unlink(local_path)
-        self._known.add(digest)
         return Blob(digest, size)
 
     @contextmanager
@@ -245,7 +239,6 @@ class Store:
 
     def delete(self, digest: str) -> None:
         self.fs.rm_file(self.blob_path(digest))
-        self._known.discard(digest)
 
 
 def _same_device(path: str | os.PathLike[str], directory: Path) -> bool:
