@@ -223,6 +223,8 @@ def test_interactive_execution_consuming_its_own_output_terminates(ws: nr.Worksp
     assert edge_set(nr.lineage("x@1", depth=1, direction="down")) == {consumed}
     assert edge_set(nr.lineage("x@1", depth=1, direction="both")) == {produced, consumed}
     assert "(see above)" in nr.lineage("x@1", depth=None).to_text()
+    assert [v.ref for v in nr.lineage("x@1", depth=None, direction="up").upstream_versions()
+            ] == []  # the root itself is not its own upstream
 
 
 def test_longer_cycle_through_two_executions(ws: nr.Workspace) -> None:
@@ -271,7 +273,7 @@ def test_edge_to_a_row_the_catalog_lacks_is_a_missing_node(ws: nr.Workspace,
     ws.catalog.record_consumption(world.ops, "ghost", 7)
     g = nr.lineage(world.ops, direction="up")
     ghost = g.node("ghost@7")
-    assert ghost.missing and ghost.record is None
+    assert ghost.missing
     assert ghost.data == {"name": "ghost", "version": 7, "ref": "ghost@7", "missing": True}
     assert "missing" in g.to_dict()["nodes"][[n.id for n in g.nodes].index(ghost.id)]["classes"]
 
@@ -347,6 +349,18 @@ def test_to_text_and_repr(world: World) -> None:
     assert any(line.endswith("produced  prediction@1  [value]") for line in lines)
     assert repr(g) == (f"<LineageGraph root=version:blessed_model@2 direction=both depth=all: "
                        f"{len(g.nodes)} nodes, {len(g.edges)} edges>")
+    # A node's only neighbour continues under it, without a glyph; forks branch.
+    up_lines = nr.lineage("prediction@1", depth=None, direction="up").to_text().splitlines()
+    assert up_lines[2].startswith("└── produced by  ops.ipynb · succeeded")
+    assert up_lines[3] == "    consumed  blessed_model@2  [value · blessed=true]"
+    assert up_lines[4].startswith("    produced by  train.ipynb · succeeded")
+    down_lines = nr.lineage("raw@1", depth=None, direction="down").to_text().splitlines()
+    assert down_lines[2].startswith("└── consumed by  train.ipynb · succeeded")
+    assert down_lines[3:6] == [
+        "    ├── produced  blessed_model@1  [value · blessed=false]",
+        "    ├── produced  blessed_model@2  [value · blessed=true]",
+        "    │   ├── consumed by  ops.ipynb · succeeded  [external " + world.ops[:8] + "]",
+    ]
     only_up = nr.lineage("raw@1", direction="up", depth=None).to_text()
     assert "downstream" not in only_up and "producer.py" in only_up
 
@@ -362,5 +376,6 @@ def test_build_lineage_on_an_explicit_workspace(ws: nr.Workspace, world: World) 
     g = build_lineage(ws, "prediction@1", depth=1, direction="up")
     assert g.node_ids == {V("prediction@1"), X(world.ops)}
     assert g.upstream_versions() == []
-    record = g.node(X(world.ops)).record
-    assert isinstance(record, nr.Execution) and record.outputs[0].ref == "prediction@1"
+    (model,) = build_lineage(ws, "prediction@1", depth=2, direction="up").upstream_versions()
+    assert model.ref == "blessed_model@2" and model._workspace is ws
+    assert model.load() == {"blessed": "true"}

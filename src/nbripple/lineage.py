@@ -22,7 +22,6 @@ import difflib
 import sys
 import types
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -65,9 +64,8 @@ class LineageNode:
 
     ``data`` holds JSON-able details: for a version its name, number, partitions and
     kind; for an execution its kind, status, notebook, timings and a ``failed`` flag.
-    ``depth`` is the fewest hops from the graph's root. ``record`` is the full
-    :class:`~nbripple.model.ArtifactVersion` or :class:`~nbripple.model.Execution`
-    (None when the catalog has an edge to a row that no longer exists).
+    ``depth`` is the fewest hops from the graph's root. ``missing`` marks a node
+    that an edge points to but the catalog has no row for.
     """
 
     id: str
@@ -75,7 +73,6 @@ class LineageNode:
     label: str
     depth: int
     data: dict[str, Any] = field(default_factory=dict)
-    record: ArtifactVersion | Execution | None = field(default=None, compare=False, repr=False)
 
     @property
     def failed(self) -> bool:
@@ -85,7 +82,7 @@ class LineageNode:
     @property
     def missing(self) -> bool:
         """True when an edge points to a version or execution the catalog lacks."""
-        return self.record is None
+        return bool(self.data.get("missing", False))
 
 
 @dataclass(frozen=True, order=True)
@@ -106,13 +103,15 @@ class LineageGraph:
     """
 
     def __init__(self, root: str, direction: str, depth: int | None,
-                 nodes: list[LineageNode], edges: list[LineageEdge]) -> None:
+                 nodes: list[LineageNode], edges: list[LineageEdge],
+                 workspace: Workspace | None = None) -> None:
         self.root = root
         self.direction = direction
         self.depth = depth
         self.nodes = nodes
         self.edges = edges
         self._by_id = {node.id: node for node in nodes}
+        self._workspace = workspace
 
     # -- access -------------------------------------------------------------
     @property
@@ -136,20 +135,30 @@ class LineageGraph:
         return len(self.nodes)
 
     def upstream_versions(self) -> list[ArtifactVersion]:
-        """The versions the root came from (reachable against the edges), nearest first."""
+        """The versions the root came from (reachable against the edges), nearest first.
+
+        Fetched from the catalog in one query when called.
+        """
         return self._versions(self._reach(self.root, upstream=True))
 
     def downstream_versions(self) -> list[ArtifactVersion]:
         """The versions made from the root (reachable along the edges), nearest first."""
         return self._versions(self._reach(self.root, upstream=False))
 
-    def _versions(self, node_ids: Iterable[str]) -> list[ArtifactVersion]:
-        out: list[ArtifactVersion] = []
-        for node_id in node_ids:
-            record = self._by_id[node_id].record
-            if node_id != self.root and isinstance(record, ArtifactVersion):
-                out.append(record)
-        return out
+    def _versions(self, node_ids: list[str]) -> list[ArtifactVersion]:
+        wanted = [self._by_id[n] for n in node_ids if n != self.root]
+        keys = [(n.data["name"], n.data["version"]) for n in wanted
+                if n.type == "version" and not n.missing]
+        if not keys:
+            return []
+        if self._workspace is None:
+            from .workspace import current
+
+            self._workspace = current()
+        ws = self._workspace
+        found = {v.ref: v for v in ws.catalog.get_versions(keys)}
+        return [replace(found[f"{name}@{number}"], _workspace=ws)
+                for name, number in keys if f"{name}@{number}" in found]
 
     def _reach(self, start: str, *, upstream: bool) -> list[str]:
         """Node ids reachable from ``start`` in one direction, breadth first."""
@@ -218,7 +227,19 @@ class LineageGraph:
 
     def to_text(self) -> str:
         """A readable tree: the root, then what it came from and/or what was made from
-        it. A node reached twice (a shared input, a cycle) is expanded once."""
+        it. A node reached twice (a shared input, a cycle) is expanded once; a node's
+        only neighbour follows on the next line, under it, without a branch glyph.
+
+        Example::
+
+            prediction@1  [value]
+            upstream (what it came from):
+            └── produced by  ops.ipynb · succeeded  [notebook 3f2a9c1b]
+                consumed  blessed_model@2  [object · blessed=true]
+                produced by  train.ipynb · succeeded  [notebook 11aa22bb]
+                ├── consumed  features@4  [table]
+                └── consumed  labels@2  [table]
+        """
         root = self._by_id[self.root]
         lines = [_describe(root)]
         sections = [("up", "upstream (what it came from)"),
@@ -238,25 +259,30 @@ class LineageGraph:
             here, there = (edge.target, edge.source) if upstream else (edge.source, edge.target)
             children.setdefault(here, {}).setdefault(there, []).append(edge.kind)
 
-        def ordered(parent: str, prefix: str) -> list[tuple[str, str, str, bool]]:
+        def ordered(parent: str, base: str, *, branch: bool) -> list[tuple[str, str, str, str]]:
             kids = sorted(children.get(parent, {}), key=lambda k: (self._by_id[k].label, k))
-            return [(kid, parent, prefix, i == len(kids) - 1) for i, kid in enumerate(kids)]
+            if len(kids) == 1 and not branch:
+                return [(kids[0], parent, base, "")]
+            return [(kid, parent, base, "└── " if i == len(kids) - 1 else "├── ")
+                    for i, kid in enumerate(kids)]
 
         lines: list[str] = []
         shown = {self.root}
-        # An explicit stack, not recursion: a chain may be thousands of hops long.
-        stack = list(reversed(ordered(self.root, "")))
+        # An explicit stack, not recursion: a chain may be thousands of hops long. A
+        # node's only child continues on the next line without a glyph, under the
+        # node's text, so a long chain stays narrow; indentation grows where it forks.
+        stack = list(reversed(ordered(self.root, "", branch=True)))
         while stack:
-            node_id, parent, prefix, last = stack.pop()
+            node_id, parent, base, glyph = stack.pop()
             kinds = sorted(set(children[parent][node_id]), key=EDGE_KINDS.index)
             verb = " + ".join(verbs[kind] for kind in kinds)
-            node = self._by_id[node_id]
             again = node_id in shown
-            lines.append(f"{prefix}{'└── ' if last else '├── '}{verb}  {_describe(node)}"
+            lines.append(f"{base}{glyph}{verb}  {_describe(self._by_id[node_id])}"
                          + ("  (see above)" if again else ""))
             if not again:
                 shown.add(node_id)
-                stack.extend(reversed(ordered(node_id, prefix + ("    " if last else "│   "))))
+                text_column = base + {"└── ": "    ", "├── ": "│   "}.get(glyph, "")
+                stack.extend(reversed(ordered(node_id, text_column, branch=False)))
         return lines
 
     def __repr__(self) -> str:
@@ -300,31 +326,16 @@ def build_lineage(ws: Workspace, start: LineageStart, *, depth: int | None = 1,
     node_ids, raw_edges = ws.catalog.lineage_walk(root, direction=direction, depth=depth)
     if root not in node_ids:
         node_ids.append(root)
-    edges = sorted({LineageEdge(s, t, k) for s, t, k in raw_edges})
+    edges = [LineageEdge(*edge) for edge in sorted(set(raw_edges))]
     depths = _depths(root, direction, edges)
-
-    version_keys: list[tuple[str, int]] = []
-    execution_ids: list[str] = []
-    for node_id in node_ids:
-        if node_id.startswith(VERSION_PREFIX):
-            name, _, number = node_id[len(VERSION_PREFIX):].rpartition("@")
-            version_keys.append((name, int(number)))
-        else:
-            execution_ids.append(node_id[len(EXECUTION_PREFIX):])
-    versions = {version_node_id(v.name, v.version): replace(v, _workspace=ws)
-                for v in ws.catalog.get_versions(version_keys)}
-    executions = {execution_node_id(e.id): replace(e, _workspace=ws)
-                  for e in ws.catalog.get_executions(execution_ids)}
-
-    nodes: list[LineageNode] = []
-    for node_id in node_ids:
-        depth_of = depths.get(node_id, 0)
-        if node_id.startswith(VERSION_PREFIX):
-            nodes.append(_version_node(node_id, depth_of, versions.get(node_id)))
-        else:
-            nodes.append(_execution_node(node_id, depth_of, executions.get(node_id)))
+    details = ws.catalog.lineage_nodes(node_ids)
+    nodes = [
+        (_version_node if node_id.startswith(VERSION_PREFIX) else _execution_node)(
+            node_id, depths.get(node_id, 0), details.get(node_id))
+        for node_id in node_ids
+    ]
     nodes.sort(key=lambda n: (n.id != root, n.depth, n.type != "version", n.label, n.id))
-    return LineageGraph(root, direction, depth, nodes, edges)
+    return LineageGraph(root, direction, depth, nodes, edges, ws)
 
 
 def _root_node_id(ws: Workspace, start: LineageStart) -> str:
@@ -394,48 +405,47 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _version_node(node_id: str, depth: int, version: ArtifactVersion | None) -> LineageNode:
+def _version_node(node_id: str, depth: int, row: dict[str, Any] | None) -> LineageNode:
     ref = node_id[len(VERSION_PREFIX):]
-    if version is None:
-        name, _, number = ref.rpartition("@")
+    name, _, number = ref.rpartition("@")
+    if row is None:
         return LineageNode(node_id, "version", ref, depth,
                            {"name": name, "version": int(number), "ref": ref, "missing": True})
     data: dict[str, Any] = {
-        "name": version.name,
-        "version": version.version,
-        "ref": version.ref,
-        "kind": version.kind,
-        "partitions": dict(version.partitions),
-        "time_partition": _iso(version.time_partition),
-        "created_at": _iso(version.created_at),
-        "execution_id": version.execution_id,
+        "name": name,
+        "version": int(number),
+        "ref": ref,
+        "kind": row["kind"],
+        "partitions": row["partitions"],
+        "time_partition": _iso(row["time_partition"]),
+        "created_at": _iso(row["created_at"]),
+        "execution_id": row["execution_id"],
     }
-    return LineageNode(node_id, "version", version.ref, depth, data, version)
+    return LineageNode(node_id, "version", ref, depth, data)
 
 
-def _execution_node(node_id: str, depth: int, execution: Execution | None) -> LineageNode:
+def _execution_node(node_id: str, depth: int, row: dict[str, Any] | None) -> LineageNode:
     execution_id = node_id[len(EXECUTION_PREFIX):]
-    if execution is None:
+    if row is None:
         return LineageNode(node_id, "execution", f"execution {execution_id[:8]}", depth,
                            {"execution_id": execution_id, "missing": True})
-    title = (Path(execution.notebook).name if execution.notebook
-             else execution.label or execution.kind)
-    error = execution.error or {}
+    title = Path(row["notebook"]).name if row["notebook"] else row["label"] or row["kind"]
+    error = row["error"] or {}
+    trigger = row["trigger_artifact"], row["trigger_version"]
     data: dict[str, Any] = {
-        "execution_id": execution.id,
-        "kind": execution.kind,
-        "status": execution.status,
-        "notebook": execution.notebook,
-        "execution_label": execution.label,
-        "started_at": _iso(execution.started_at),
-        "finished_at": _iso(execution.finished_at),
-        "failed": execution.status == "failed",
+        "execution_id": execution_id,
+        "kind": row["kind"],
+        "status": row["status"],
+        "notebook": row["notebook"],
+        "execution_label": row["label"],
+        "started_at": _iso(row["started_at"]),
+        "finished_at": _iso(row["finished_at"]),
+        "failed": row["status"] == "failed",
         "error": f"{error.get('ename', '')}: {error.get('evalue', '')}" if error else None,
-        "trigger": (f"{execution.trigger_artifact}@{execution.trigger_version}"
-                    if execution.trigger_artifact and execution.trigger_version else None),
+        "trigger": f"{trigger[0]}@{trigger[1]}" if trigger[0] and trigger[1] else None,
+        "parent_id": row["parent_id"],
     }
-    return LineageNode(node_id, "execution", f"{title} · {execution.status}", depth, data,
-                       execution)
+    return LineageNode(node_id, "execution", f"{title} · {row['status']}", depth, data)
 
 
 class _CallableModule(types.ModuleType):

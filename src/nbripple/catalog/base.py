@@ -93,12 +93,15 @@ class Catalog(Protocol):
         being ``consumed``, ``produced`` or ``triggered``."""
         ...
 
-    def get_versions(self, keys: list[tuple[str, int]]) -> list[ArtifactVersion]:
-        """The versions among ``(name, number)`` keys that exist, in commit order."""
+    def lineage_nodes(self, node_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Details of the nodes that exist, by node id, fetched in batch: for a version
+        name, version, kind, partitions, time_partition, created_at, execution_id; for
+        an execution execution_id, kind, status, notebook, label, started_at,
+        finished_at, error, trigger_artifact, trigger_version, parent_id."""
         ...
 
-    def get_executions(self, execution_ids: list[str]) -> list[Execution]:
-        """The executions among these full ids that exist, oldest first."""
+    def get_versions(self, keys: list[tuple[str, int]]) -> list[ArtifactVersion]:
+        """The versions among ``(name, number)`` keys that exist, in commit order."""
         ...
     # -- end lineage --------------------------------------------------------
 

@@ -618,22 +618,22 @@ class EmbeddedCatalog:
         return int(row[0]) if row else 0
 
     # -- lineage --------------------------------------------------------------
-    # Nodes are named "version:<name>@<N>" and "execution:<id>" (names never contain
-    # '@' or ':'). Each edge is read in both orientations so one recursive walk can go
-    # up (against the edges) and down (along them) at once, keyed by direction.
+    # Inside SQL a node is 'v<name>@<N>' or 'x<execution id>' (short keys hash and
+    # compare faster; names never contain '@'); lineage_walk speaks the public ids
+    # 'version:<name>@<N>' and 'execution:<id>'. Each edge is listed once per walked
+    # direction: 'up' goes from an edge's target to its source, 'down' the other way.
     _LINEAGE_ADJACENCY = """
         edges(src, dst, kind) AS (
-            SELECT 'version:' || artifact || '@' || version, 'execution:' || execution_id,
-                   'consumed' FROM consumed
+            SELECT 'v' || artifact || '@' || version, 'x' || execution_id, 'consumed'
+            FROM consumed
             UNION ALL
-            SELECT 'execution:' || execution_id, 'version:' || artifact || '@' || version,
-                   'produced' FROM versions WHERE execution_id IS NOT NULL
+            SELECT 'x' || execution_id, 'v' || artifact || '@' || version, 'produced'
+            FROM versions WHERE execution_id IS NOT NULL
             UNION ALL
-            SELECT 'version:' || trigger_artifact || '@' || trigger_version, 'execution:' || id,
-                   'triggered' FROM executions
-            WHERE trigger_artifact IS NOT NULL AND trigger_version IS NOT NULL
+            SELECT 'v' || trigger_artifact || '@' || trigger_version, 'x' || id, 'triggered'
+            FROM executions WHERE trigger_artifact IS NOT NULL AND trigger_version IS NOT NULL
         ),
-        adjacency(dir, here, there, src, dst, kind) AS MATERIALIZED (
+        adjacency(dir, here, there, src, dst, kind) AS NOT MATERIALIZED (
             SELECT 'up', dst, src, src, dst, kind FROM edges
             WHERE list_contains($directions, 'up')
             UNION ALL
@@ -641,8 +641,9 @@ class EmbeddedCatalog:
             WHERE list_contains($directions, 'down')
         )
     """
-    # Unbounded: UNION (not UNION ALL) drops every (dir, node) already reached, so
-    # the walk stops at the end of the graph and on cycles.
+    # Unbounded: UNION (not UNION ALL) drops every (dir, node) already reached, so the
+    # walk ends where the graph ends, and on cycles. The hash table over the adjacency
+    # is built once; each step probes it with the new frontier only.
     _LINEAGE_WALK_ALL = f"""
         WITH RECURSIVE {_LINEAGE_ADJACENCY},
         walk(dir, node) AS (
@@ -656,8 +657,8 @@ class EmbeddedCatalog:
         SELECT DISTINCT 'edge', a.src, a.dst, a.kind FROM walk w
         JOIN adjacency a ON a.dir = w.dir AND a.here = w.node
     """
-    # Bounded: the hop count ends the walk (on a cycle too); edges are those leaving
-    # a node reached in fewer than `depth` hops.
+    # Bounded: the hop count ends the walk (on a cycle too); the edges are those that
+    # leave a node reached in fewer than `depth` hops.
     _LINEAGE_WALK_DEPTH = f"""
         WITH RECURSIVE {_LINEAGE_ADJACENCY},
         walk(dir, node, depth) AS (
@@ -681,7 +682,7 @@ class EmbeddedCatalog:
         directions = {"up": ["up"], "down": ["down"], "both": ["up", "down"]}.get(direction)
         if directions is None:
             raise ValueError(f"direction must be 'up', 'down' or 'both', not {direction!r}")
-        params: dict[str, Any] = {"directions": directions, "start": start}
+        params: dict[str, Any] = {"directions": directions, "start": _short_node(start)}
         if depth is None:
             sql = self._LINEAGE_WALK_ALL
         else:
@@ -689,9 +690,55 @@ class EmbeddedCatalog:
             params["depth"] = depth
         with self.connection() as con:
             rows = con.execute(sql, params).fetchall()
-        nodes = [row[1] for row in rows if row[0] == "node"]
-        edges = [(row[1], row[2], row[3]) for row in rows if row[0] == "edge"]
+        nodes = [_long_node(row[1]) for row in rows if row[0] == "node"]
+        edges = [(_long_node(row[1]), _long_node(row[2]), row[3])
+                 for row in rows if row[0] == "edge"]
         return nodes, edges
+
+    def lineage_nodes(self, node_ids: list[str]) -> dict[str, dict[str, Any]]:
+        versions: list[tuple[str, int]] = []
+        executions: list[str] = []
+        for node_id in node_ids:
+            if node_id.startswith("version:"):
+                name, _, number = node_id[len("version:"):].rpartition("@")
+                versions.append((name, int(number)))
+            elif node_id.startswith("execution:"):
+                executions.append(node_id[len("execution:"):])
+        found: dict[str, dict[str, Any]] = {}
+        with self.connection() as con:
+            if versions:
+                rows = con.execute(
+                    "SELECT v.artifact, v.version, v.kind, v.partitions, v.time_partition, "
+                    "v.created_at, v.execution_id FROM versions v "
+                    "SEMI JOIN (SELECT unnest($names) AS name, unnest($numbers) AS number) k "
+                    "ON v.artifact = k.name AND v.version = k.number",
+                    {"names": [name for name, _ in versions],
+                     "numbers": [number for _, number in versions]},
+                ).fetchall()
+                for name, number, kind, partitions, tp, created, execution_id in rows:
+                    found[f"version:{name}@{number}"] = {
+                        "name": name, "version": number, "kind": kind,
+                        "partitions": json.loads(partitions), "time_partition": _aware(tp),
+                        "created_at": _aware(created), "execution_id": execution_id,
+                    }
+            if executions:
+                rows = con.execute(
+                    "SELECT id, kind, status, notebook, label, started_at, finished_at, error, "
+                    "trigger_artifact, trigger_version, parent_id FROM executions "
+                    "WHERE id IN (SELECT unnest($ids))",
+                    {"ids": executions},
+                ).fetchall()
+                for (execution_id, kind, status, notebook, label, started, finished, error,
+                     trigger_artifact, trigger_version, parent_id) in rows:
+                    found[f"execution:{execution_id}"] = {
+                        "execution_id": execution_id, "kind": kind, "status": status,
+                        "notebook": notebook, "label": label, "started_at": _aware(started),
+                        "finished_at": _aware(finished),
+                        "error": json.loads(error) if error is not None else None,
+                        "trigger_artifact": trigger_artifact, "trigger_version": trigger_version,
+                        "parent_id": parent_id,
+                    }
+        return found
 
     def get_versions(self, keys: list[tuple[str, int]]) -> list[ArtifactVersion]:
         if not keys:
@@ -699,23 +746,12 @@ class EmbeddedCatalog:
         with self.connection() as con:
             rows = con.execute(
                 f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM} "
-                "JOIN (SELECT unnest($names) AS name, unnest($numbers) AS number) k "
+                "SEMI JOIN (SELECT unnest($names) AS name, unnest($numbers) AS number) k "
                 "ON v.artifact = k.name AND v.version = k.number ORDER BY v.seq",
                 {"names": [name for name, _ in keys],
                  "numbers": [number for _, number in keys]},
             ).fetchall()
         return [_version(row) for row in rows]
-
-    def get_executions(self, execution_ids: list[str]) -> list[Execution]:
-        if not execution_ids:
-            return []
-        with self.connection() as con:
-            rows = con.execute(
-                f"SELECT {', '.join(_EXECUTION_FIELDS)} FROM executions "
-                "WHERE id IN (SELECT unnest($ids)) ORDER BY started_at, id",
-                {"ids": execution_ids},
-            ).fetchall()
-        return [_execution(row) for row in rows]
 
     # -- end lineage ----------------------------------------------------------
 
@@ -776,3 +812,19 @@ def _execution(row: Any) -> Execution:
     if values.get("parameters") is None:
         values["parameters"] = {}
     return Execution(**values)
+
+
+# -- lineage helpers --------------------------------------------------------------
+def _short_node(node_id: str) -> str:
+    """'version:a@1' -> 'va@1', 'execution:ab12' -> 'xab12' (the keys used inside SQL)."""
+    if node_id.startswith("version:"):
+        return "v" + node_id[len("version:"):]
+    if node_id.startswith("execution:"):
+        return "x" + node_id[len("execution:"):]
+    raise ValueError(f"not a lineage node id: {node_id!r} (use 'version:name@N' or "
+                     "'execution:<id>')")
+
+
+def _long_node(key: str) -> str:
+    return ("version:" if key[0] == "v" else "execution:") + key[1:]
+# -- end lineage helpers ----------------------------------------------------------
