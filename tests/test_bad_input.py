@@ -222,6 +222,7 @@ def test_reference_to_an_empty_home_says_nothing_is_committed(home: Path) -> Non
         ("nbripple://model?1bad=true", "invalid partition key"),
         ("nbripple://model?a=1&a=2", "given twice"),
         ("nbripple://model?time_partition=yesterday", "malformed time_partition"),
+        ("nbripple://model?strict=maybe", "use strict=true or strict=false"),
         ("nbripple://../../etc/passwd", "malformed reference"),
         ("nbripple://model;DROP TABLE versions", "malformed reference"),
         ("nbripple:/model", "malformed reference"),

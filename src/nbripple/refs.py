@@ -183,6 +183,10 @@ def parse(ref: str) -> Pinned | Query:
                         f"malformed time_partition {value!r} in {ref!r}: use an ISO date/time"
                     ) from exc
             elif key == "strict":
+                if value.lower() not in ("1", "true", "yes", "0", "false", "no"):
+                    raise InvalidReference(
+                        f"malformed strict={value!r} in {ref!r}: use strict=true or strict=false"
+                    )
                 strict = value.lower() in ("1", "true", "yes")
             else:
                 try:
