@@ -507,6 +507,9 @@ def test_subset_query_matches_newest_and_strict_requires_equality(home: Path) ->
         nr.get(art.query(blessed="true", strict=True))
     assert nr.get("nbripple://blessed_model?blessed=true&team=b&strict=true").ref == \
         "blessed_model@4"
+    assert nr.get("nbripple://blessed_model?team=a&strict=false").ref == "blessed_model@2"
+    with pytest.raises(VersionNotFound, match="team=a exactly"):
+        nr.get("nbripple://blessed_model?team=a&strict=true")
 
 
 def test_query_uri_round_trips_through_parse(home: Path) -> None:
