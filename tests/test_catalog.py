@@ -3,9 +3,11 @@ events, and interactive executions recorded as producers and consumers."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -279,3 +281,40 @@ def test_execution_lookup_by_unique_prefix_and_unknown_id(home: Path) -> None:
     assert nr.execution(ex_id[:6]).id == ex_id
     with pytest.raises(nr.NbrippleError, match="no execution with id 'nope'"):
         nr.execution("nope")
+
+
+def test_a_commit_failing_midway_is_rolled_back_and_leaves_no_gap(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    art = nr.Artifact("atomic")
+    art.create_from("one")
+    real_transaction = EmbeddedCatalog.transaction
+
+    class FailsAtTheEvent:
+        def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+            self._con = con
+
+        def execute(self, sql: str, *args: object) -> duckdb.DuckDBPyConnection:
+            if sql.lstrip().startswith("INSERT INTO events"):
+                raise RuntimeError("disk full (simulated)")
+            return self._con.execute(sql, *args)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._con, name)
+
+    @contextlib.contextmanager
+    def failing_transaction(self: EmbeddedCatalog) -> Iterator[object]:
+        with real_transaction(self) as con:
+            yield FailsAtTheEvent(con)
+
+    monkeypatch.setattr(EmbeddedCatalog, "transaction", failing_transaction)
+    with pytest.raises(RuntimeError, match="simulated"):
+        art.create_from("two", nr.ModelCard("# lost"))
+    monkeypatch.undo()
+
+    assert [v.version for v in art.versions()] == [1]
+    with nr.current().catalog.connection() as con:  # type: ignore[attr-defined]
+        assert con.execute("SELECT count(*) FROM events").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM cards").fetchone() == (0,)
+    assert art.create_from("two again").ref == "atomic@2"
+    assert [e.seq for e in nr.current().catalog.events_after(0)] == [1, 2]
