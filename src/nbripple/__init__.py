@@ -21,6 +21,14 @@ _EXPORTS: dict[str, str] = {
     "CardRevision": "model",
     "DataCard": "cards",
     "Execution": "model",
+    "LaunchPlan": "launchplans",
+    "OnArtifact": "launchplans",
+    "Watcher": "watcher",
+    "activate": "launchplans",
+    "deactivate": "launchplans",
+    "launch": "launchplans",
+    "plans": "launchplans",
+    "register": "launchplans",
     "LineageGraph": "lineage",
     "ModelCard": "cards",
     "NbrippleError": "errors",
@@ -80,6 +88,8 @@ if TYPE_CHECKING:
     from .errors import NbrippleError
     from .lineage import LineageGraph
     from .model import ArtifactVersion, CardRevision, Execution
+    from .launchplans import LaunchPlan, OnArtifact, activate, deactivate, launch, plans, register
+    from .watcher import Watcher
     from .refs import Query
     from .runner import relaunch, rerun, run
     from .workspace import Workspace, current, use

@@ -246,3 +246,44 @@ class Event:
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    """A launch plan as the catalog keeps it: its active version's spec and its state."""
+
+    name: str
+    version: int
+    spec: dict[str, Any]
+    created_at: datetime
+    active: bool
+    active_version: int
+    latest_version: int
+    activated_at: datetime | None
+    activated_seq: int | None
+    schedule_anchor: datetime | None
+    stopped_reason: str | None
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One start a plan owes: for a triggering version, a schedule tick or a launch."""
+
+    id: str
+    plan: str
+    plan_version: int
+    dedup_key: str
+    kind: str
+    event_seq: int | None
+    trigger_artifact: str | None
+    trigger_version: int | None
+    tick: datetime | None
+    chain_depth: int
+    status: str
+    attempts: int
+    recoveries: int
+    next_attempt_at: datetime | None
+    execution_id: str | None
+    reason: str | None
+    created_at: datetime
+    updated_at: datetime

@@ -36,6 +36,7 @@ from ..model import (
     NewVersion,
 )
 from ..refs import Query
+from .reactive import ReactiveTables
 from .schema import MIGRATIONS, SCHEMA_VERSION, SCHEMA_VERSION_KEY
 
 _VERSION_COLUMNS = (
@@ -44,6 +45,8 @@ _VERSION_COLUMNS = (
     "v.execution_id, v.created_at, v.seq, v.card_type, v.card, a.description"
 )
 _VERSION_FROM = "versions v JOIN artifacts a ON a.name = v.artifact"
+# The same columns without the artifact description, which comes last.
+_VERSION_ONLY_COLUMNS = _VERSION_COLUMNS.rsplit(",", 1)[0]
 _EXECUTION_FIELDS = [f.name for f in fields(Execution) if not f.name.startswith("_")]
 _EXECUTION_JSON = {"parameters", "requested", "error", "trigger"}
 _LOCK_PID_RE = re.compile(r"PID (\d+)")
@@ -69,7 +72,7 @@ def _is_lock_conflict(exc: duckdb.Error) -> bool:
     return "lock" in text.lower() and ("Conflicting" in text or "Could not set" in text)
 
 
-class EmbeddedCatalog:
+class EmbeddedCatalog(ReactiveTables):
     """The catalog in one DuckDB file (see the module docstring for the locking rules).
 
     Use :meth:`for_path` to share one instance per file within a process.
@@ -372,21 +375,27 @@ class EmbeddedCatalog:
         return _version(row) if row else None
 
     def find_version(self, query: Query) -> ArtifactVersion | None:
-        sql = [f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM} WHERE v.artifact = ?"]
+        # The newest match is found on a few narrow columns, then its row is read
+        # through the index on seq: reading every column of the artifact's versions
+        # costs more as the catalog grows (benchmarks/bench_catalog.py).
+        where = ["artifact = ?"]
         params: list[Any] = [query.name]
         if query.strict:
-            sql.append("AND v.partitions = ?")
+            where.append("partitions = ?")
             params.append(json.dumps(query.partitions, sort_keys=True))
         else:
             for key, value in query.partitions.items():
-                sql.append("AND json_extract_string(v.partitions, ?) = ?")
+                where.append("json_extract_string(partitions, ?) = ?")
                 params.extend([f"$.{key}", value])
         if query.time_partition is not None:
-            sql.append("AND v.time_partition = ?")
+            where.append("time_partition = ?")
             params.append(_naive(query.time_partition))
-        sql.append("ORDER BY v.version DESC LIMIT 1")
+        sql = (
+            f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM} WHERE v.seq = "
+            f"(SELECT max_by(seq, version) FROM versions WHERE {' AND '.join(where)})"
+        )
         with self.connection() as con:
-            row = con.execute(" ".join(sql), params).fetchone()
+            row = con.execute(sql, params).fetchone()
         return _version(row) if row else None
 
     def partition_values(self, name: str, keys: list[str]) -> dict[str, list[str]]:
@@ -431,30 +440,51 @@ class EmbeddedCatalog:
         latest_only: bool,
         limit: int,
     ) -> list[ArtifactVersion]:
+        # Two steps: the seqs of the hits from a scan of a few narrow columns, then
+        # only those rows in full. Reading every column of every candidate version
+        # (what a single query does) costs more as the catalog grows.
         where: list[str] = []
         params: list[Any] = []
         for term in terms:
             where.append(
-                "(contains(lower(v.artifact), ?) OR contains(lower(a.description), ?) "
-                "OR contains(lower(coalesce(v.card, '')), ?))"
+                "(v.artifact IN (SELECT name FROM artifacts WHERE contains(lower(name), ?) "
+                "OR contains(lower(description), ?)) OR contains(lower(v.card), ?))"
             )
             params.extend([term.lower()] * 3)
         for key, value in partitions.items():
-            where.append("json_extract_string(v.partitions, ?) = ?")
-            params.extend([f"$.{key}", value])
+            # The substring test is a cheap prefilter: in the canonical JSON that
+            # commit() writes (json.dumps, sorted keys) a key/value pair is spelled
+            # exactly so. json_extract_string then decides.
+            where.append("contains(v.partitions, ?) AND json_extract_string(v.partitions, ?) = ?")
+            params.extend([json.dumps({key: value})[1:-1], f"$.{key}", value])
         if kind is not None:
             where.append("v.kind = ?")
             params.append(kind)
-        sql = f"SELECT {_VERSION_COLUMNS} FROM {_VERSION_FROM}"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        condition = (" WHERE " + " AND ".join(where)) if where else ""
         if latest_only:
-            sql += " QUALIFY row_number() OVER (PARTITION BY v.artifact ORDER BY v.version DESC) = 1"
-        sql += " ORDER BY v.seq DESC LIMIT ?"
+            # Versions and seqs grow together (both are assigned in commit order), so
+            # an artifact's newest matching version is its largest matching seq.
+            hits = (f"SELECT max(v.seq) AS seq FROM versions v{condition} "
+                    "GROUP BY v.artifact ORDER BY seq DESC LIMIT ?")
+        else:
+            hits = f"SELECT v.seq FROM versions v{condition} ORDER BY v.seq DESC LIMIT ?"
         params.append(limit)
         with self.connection() as con:
-            rows = con.execute(sql, params).fetchall()
-        return [_version(row) for row in rows]
+            seqs = [int(row[0]) for row in con.execute(hits, params).fetchall()]
+            if not seqs:
+                return []
+            # The seqs are integers from the catalog itself. Joining artifacts here
+            # would stop DuckDB from filtering the scan by seq, so the descriptions
+            # come from a second, small query.
+            rows = con.execute(
+                f"SELECT {_VERSION_ONLY_COLUMNS} FROM versions v "
+                f"WHERE v.seq IN ({', '.join(str(seq) for seq in seqs)}) ORDER BY v.seq DESC"
+            ).fetchall()
+            descriptions = dict(con.execute(
+                "SELECT name, description FROM artifacts WHERE name = ANY(?)",
+                [sorted({row[0] for row in rows})],
+            ).fetchall())
+        return [_version((*row, descriptions.get(row[0], ""))) for row in rows]
 
     # -- cards --------------------------------------------------------------
     def add_card(self, name: str, version: int, card_type: str, markdown: str) -> CardRevision:
@@ -682,6 +712,8 @@ class EmbeddedCatalog:
         directions = {"up": ["up"], "down": ["down"], "both": ["up", "down"]}.get(direction)
         if directions is None:
             raise ValueError(f"direction must be 'up', 'down' or 'both', not {direction!r}")
+        if depth is not None and depth <= self.lineage_level_walk_max_depth:
+            return self._lineage_levels(_short_node(start), directions, depth)
         params: dict[str, Any] = {"directions": directions, "start": _short_node(start)}
         if depth is None:
             sql = self._LINEAGE_WALK_ALL
@@ -694,6 +726,71 @@ class EmbeddedCatalog:
         edges = [(_long_node(row[1]), _long_node(row[2]), row[3])
                  for row in rows if row[0] == "edge"]
         return nodes, edges
+
+    # One hop of a shallow walk: the edges at the frontier, in both directions, found
+    # by semi joins against the (small) frontier lists, so nothing is built for the
+    # rest of the catalog.
+    _LINEAGE_LEVEL = """
+        WITH uv AS (SELECT unnest($up_names::VARCHAR[]) AS a,
+                           unnest($up_numbers::INTEGER[]) AS n),
+             ux AS (SELECT unnest($up_ids::VARCHAR[]) AS id),
+             dv AS (SELECT unnest($down_names::VARCHAR[]) AS a,
+                           unnest($down_numbers::INTEGER[]) AS n),
+             dx AS (SELECT unnest($down_ids::VARCHAR[]) AS id)
+        SELECT 'up', 'x' || v.execution_id, 'v' || v.artifact || '@' || v.version, 'produced'
+        FROM versions v SEMI JOIN uv ON v.artifact = uv.a AND v.version = uv.n
+        WHERE v.execution_id IS NOT NULL
+        UNION ALL
+        SELECT 'up', 'v' || c.artifact || '@' || c.version, 'x' || c.execution_id, 'consumed'
+        FROM consumed c SEMI JOIN ux ON c.execution_id = ux.id
+        UNION ALL
+        SELECT 'up', 'v' || e.trigger_artifact || '@' || e.trigger_version, 'x' || e.id,
+               'triggered'
+        FROM executions e SEMI JOIN ux ON e.id = ux.id
+        WHERE e.trigger_artifact IS NOT NULL AND e.trigger_version IS NOT NULL
+        UNION ALL
+        SELECT 'down', 'v' || c.artifact || '@' || c.version, 'x' || c.execution_id, 'consumed'
+        FROM consumed c SEMI JOIN dv ON c.artifact = dv.a AND c.version = dv.n
+        UNION ALL
+        SELECT 'down', 'v' || e.trigger_artifact || '@' || e.trigger_version, 'x' || e.id,
+               'triggered'
+        FROM executions e SEMI JOIN dv ON e.trigger_artifact = dv.a AND e.trigger_version = dv.n
+        UNION ALL
+        SELECT 'down', 'x' || v.execution_id, 'v' || v.artifact || '@' || v.version, 'produced'
+        FROM versions v SEMI JOIN dx ON v.execution_id = dx.id
+    """
+    # Up to this depth a walk runs hop by hop (a few small queries); deeper walks use
+    # one recursive query, which builds a hash table over every edge once.
+    lineage_level_walk_max_depth = 3
+
+    def _lineage_levels(
+        self, start: str, directions: list[str], depth: int
+    ) -> tuple[list[str], list[tuple[str, str, str]]]:
+        seen = {direction: {start} for direction in directions}
+        frontier = {direction: [start] for direction in directions}
+        edges: set[tuple[str, str, str]] = set()
+        with self.connection() as con:
+            for _ in range(depth):
+                if not any(frontier.values()):
+                    break
+                params: dict[str, Any] = {}
+                for direction in ("up", "down"):
+                    keys = frontier.get(direction, [])
+                    pairs = [key[1:].rpartition("@") for key in keys if key[0] == "v"]
+                    params[f"{direction}_names"] = [name for name, _, _ in pairs]
+                    params[f"{direction}_numbers"] = [int(number) for _, _, number in pairs]
+                    params[f"{direction}_ids"] = [key[1:] for key in keys if key[0] == "x"]
+                rows = con.execute(self._LINEAGE_LEVEL, params).fetchall()
+                frontier = {direction: [] for direction in directions}
+                for direction, src, dst, kind in rows:
+                    edges.add((src, dst, kind))
+                    there = src if direction == "up" else dst
+                    if there not in seen[direction]:
+                        seen[direction].add(there)
+                        frontier[direction].append(there)
+        nodes = set().union(*seen.values())
+        return ([_long_node(key) for key in nodes],
+                [(_long_node(src), _long_node(dst), kind) for src, dst, kind in edges])
 
     def lineage_nodes(self, node_ids: list[str]) -> dict[str, dict[str, Any]]:
         versions: list[tuple[str, int]] = []

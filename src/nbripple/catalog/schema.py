@@ -115,8 +115,70 @@ _V1 = [
         created_at TIMESTAMP NOT NULL
     )
     """,
+    """
+    CREATE TABLE plans (                        -- every registered version of a plan
+        name VARCHAR NOT NULL,
+        version INTEGER NOT NULL,
+        spec VARCHAR NOT NULL,                -- JSON of the LaunchPlan
+        spec_hash VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (name, version)
+    )
+    """,
+    """
+    CREATE TABLE plan_state (
+        name VARCHAR PRIMARY KEY,
+        active BOOLEAN NOT NULL,
+        active_version INTEGER NOT NULL,
+        activated_at TIMESTAMP,
+        activated_seq BIGINT,                 -- events after this seq may fire the plan
+        schedule_anchor TIMESTAMP,            -- schedule ticks up to here are handled
+        stopped_reason VARCHAR,
+        updated_at TIMESTAMP NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE firings (                      -- each start a plan is owed, exactly once
+        id VARCHAR PRIMARY KEY,
+        plan VARCHAR NOT NULL,
+        plan_version INTEGER NOT NULL,
+        dedup_key VARCHAR NOT NULL,           -- 'v<plan version>:event:<seq>' or 'tick:<iso>'
+        kind VARCHAR NOT NULL,                -- artifact | schedule | manual
+        event_seq BIGINT,
+        trigger_artifact VARCHAR,
+        trigger_version INTEGER,
+        tick TIMESTAMP,
+        chain_depth INTEGER NOT NULL,
+        status VARCHAR NOT NULL,              -- pending | running | succeeded | failed | skipped | cancelled
+        attempts INTEGER NOT NULL,
+        recoveries INTEGER NOT NULL,
+        next_attempt_at TIMESTAMP,
+        execution_id VARCHAR,
+        reason VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        UNIQUE (plan, dedup_key)
+    )
+    """,
+    """
+    CREATE TABLE watchers (
+        id VARCHAR PRIMARY KEY,
+        pid INTEGER NOT NULL,
+        host VARCHAR NOT NULL,
+        started_at TIMESTAMP NOT NULL,
+        heartbeat_at TIMESTAMP NOT NULL,
+        stopped_at TIMESTAMP
+    )
+    """,
     "INSERT INTO meta VALUES ('seq', '0')",
+    "INSERT INTO meta VALUES ('watch_cursor', '0')",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1]
+# Version 2: an index on versions.seq, so a version found on narrow columns (query
+# resolution, search) is read in full without scanning every row.
+_V2 = [
+    "CREATE INDEX IF NOT EXISTS versions_seq ON versions (seq)",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,264 @@
+"""Catalog tables of the reactive layer: launch plans, their state, and firings.
+
+A *firing* is one start a plan owes (for a triggering version, a schedule tick or a
+manual launch). Its ``(plan, dedup_key)`` is unique, so however many watchers see
+the same event, one firing exists; a watcher *claims* a pending firing with a
+conditional update before it starts a run, so one execution starts.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ..model import Firing, PlanRecord
+
+if TYPE_CHECKING:
+    from .embedded import EmbeddedCatalog
+
+_FIRING_COLUMNS = (
+    "id, plan, plan_version, dedup_key, kind, event_seq, trigger_artifact, trigger_version, "
+    "tick, chain_depth, status, attempts, recoveries, next_attempt_at, execution_id, reason, "
+    "created_at, updated_at"
+)
+_FIRING_UPDATABLE = {"status", "attempts", "recoveries", "next_attempt_at", "execution_id",
+                     "reason"}
+
+
+def _naive(value: datetime | None) -> datetime | None:
+    from .embedded import _naive as naive
+
+    return naive(value)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    from .embedded import _aware as aware
+
+    return aware(value)
+
+
+def _now() -> datetime:
+    from .embedded import utcnow
+
+    return utcnow()
+
+
+class ReactiveTables:
+    """Mixed into :class:`EmbeddedCatalog`: plans, plan state and firings."""
+
+    # -- plans ----------------------------------------------------------------
+    def register_plan(self: EmbeddedCatalog, name: str, spec: dict[str, Any], spec_hash: str
+                      ) -> tuple[int, bool]:
+        """Store a plan version unless the latest has the same hash.
+
+        Returns ``(version, created)``. An active plan moves to the new version.
+        """
+        now = _now()
+        with self.transaction() as con:
+            row = con.execute(
+                "SELECT version, spec_hash FROM plans WHERE name = ? ORDER BY version DESC "
+                "LIMIT 1", [name],
+            ).fetchone()
+            if row is not None and row[1] == spec_hash:
+                return int(row[0]), False
+            version = int(row[0]) + 1 if row else 1
+            con.execute("INSERT INTO plans VALUES (?, ?, ?, ?, ?)",
+                        [name, version, json.dumps(spec, sort_keys=True), spec_hash, now])
+            con.execute(
+                "INSERT INTO plan_state (name, active, active_version, updated_at) "
+                "VALUES (?, false, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "active_version = EXCLUDED.active_version, updated_at = EXCLUDED.updated_at",
+                [name, version, now],
+            )
+        return version, True
+
+    def set_plan_active(self: EmbeddedCatalog, name: str, active: bool) -> bool:
+        """Activate (from now on) or deactivate a plan; False if it was already so."""
+        now = _now()
+        with self.transaction() as con:
+            row = con.execute("SELECT active FROM plan_state WHERE name = ?", [name]).fetchone()
+            if row is None:
+                raise KeyError(name)
+            if bool(row[0]) == active:
+                return False
+            if active:
+                seq_row = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
+                latest = con.execute("SELECT max(version) FROM plans WHERE name = ?",
+                                     [name]).fetchone()
+                con.execute(
+                    "UPDATE plan_state SET active = true, active_version = ?, activated_at = ?, "
+                    "activated_seq = ?, schedule_anchor = ?, stopped_reason = NULL, "
+                    "updated_at = ? WHERE name = ?",
+                    [latest[0] if latest else 1, now, seq_row[0] if seq_row else 0, now, now,
+                     name],
+                )
+            else:
+                con.execute("UPDATE plan_state SET active = false, updated_at = ? WHERE name = ?",
+                            [now, name])
+        return True
+
+    def update_plan_state(self: EmbeddedCatalog, name: str, **changes: Any) -> None:
+        allowed = {"schedule_anchor", "stopped_reason"}
+        if set(changes) - allowed:
+            raise ValueError(f"unknown plan state fields {sorted(set(changes) - allowed)}")
+        assignments = ", ".join(f"{key} = ?" for key in changes)
+        values = [_naive(v) if isinstance(v, datetime) else v for v in changes.values()]
+        with self.connection() as con:
+            con.execute(f"UPDATE plan_state SET {assignments}, updated_at = ? WHERE name = ?",
+                        [*values, _now(), name])
+
+    def list_plans(self: EmbeddedCatalog, *, active_only: bool = False) -> list[PlanRecord]:
+        sql = (
+            "SELECT s.name, p.version, p.spec, p.created_at, s.active, s.active_version, "
+            "(SELECT max(version) FROM plans q WHERE q.name = s.name), s.activated_at, "
+            "s.activated_seq, s.schedule_anchor, s.stopped_reason "
+            "FROM plan_state s JOIN plans p ON p.name = s.name AND p.version = s.active_version"
+        )
+        if active_only:
+            sql += " WHERE s.active"
+        sql += " ORDER BY s.name"
+        with self.connection() as con:
+            rows = con.execute(sql).fetchall()
+        return [_plan(row) for row in rows]
+
+    def get_plan(self: EmbeddedCatalog, name: str) -> PlanRecord | None:
+        return next((p for p in self.list_plans() if p.name == name), None)
+
+    def plan_versions(self: EmbeddedCatalog, name: str) -> list[tuple[int, dict[str, Any]]]:
+        with self.connection() as con:
+            rows = con.execute("SELECT version, spec FROM plans WHERE name = ? ORDER BY version",
+                               [name]).fetchall()
+        return [(int(r[0]), json.loads(r[1])) for r in rows]
+
+    # -- firings --------------------------------------------------------------
+    def add_firing(
+        self: EmbeddedCatalog,
+        *,
+        plan: str,
+        plan_version: int,
+        dedup_key: str,
+        kind: str,
+        chain_depth: int,
+        status: str = "pending",
+        event_seq: int | None = None,
+        trigger_artifact: str | None = None,
+        trigger_version: int | None = None,
+        tick: datetime | None = None,
+        reason: str | None = None,
+    ) -> str | None:
+        """Insert a firing unless ``(plan, dedup_key)`` exists; its id, or None."""
+        now = _now()
+        firing_id = uuid.uuid4().hex[:16]
+        with self.connection() as con:
+            row = con.execute(
+                f"INSERT INTO firings ({_FIRING_COLUMNS}) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, NULL, NULL, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING RETURNING id",
+                [firing_id, plan, plan_version, dedup_key, kind, event_seq, trigger_artifact,
+                 trigger_version, _naive(tick), chain_depth, status, reason, now, now],
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def claim_firing(self: EmbeddedCatalog, firing_id: str, execution_id: str) -> bool:
+        """Move a pending firing to running for ``execution_id``; False if another
+        watcher claimed it first."""
+        with self.connection() as con:
+            row = con.execute(
+                "UPDATE firings SET status = 'running', execution_id = ?, "
+                "attempts = attempts + 1, updated_at = ? "
+                "WHERE id = ? AND status = 'pending' RETURNING id",
+                [execution_id, _now(), firing_id],
+            ).fetchone()
+        return row is not None
+
+    def update_firing(self: EmbeddedCatalog, firing_id: str, **changes: Any) -> None:
+        unknown = set(changes) - _FIRING_UPDATABLE
+        if unknown:
+            raise ValueError(f"unknown firing fields {sorted(unknown)}")
+        assignments = ", ".join(f"{key} = ?" for key in changes)
+        values = [_naive(v) if isinstance(v, datetime) else v for v in changes.values()]
+        with self.connection() as con:
+            con.execute(f"UPDATE firings SET {assignments}, updated_at = ? WHERE id = ?",
+                        [*values, _now(), firing_id])
+
+    def firings(
+        self: EmbeddedCatalog,
+        *,
+        plan: str | None = None,
+        status: str | list[str] | None = None,
+        due_before: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[Firing]:
+        where: list[str] = []
+        params: list[Any] = []
+        if plan is not None:
+            where.append("plan = ?")
+            params.append(plan)
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else status
+            where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            params.extend(statuses)
+        if due_before is not None:
+            where.append("(next_attempt_at IS NULL OR next_attempt_at <= ?)")
+            params.append(_naive(due_before))
+        sql = f"SELECT {_FIRING_COLUMNS} FROM firings"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id LIMIT ?" if plan is not None and status is None \
+            else " ORDER BY coalesce(event_seq, 0), created_at, id LIMIT ?"
+        params.append(limit)
+        with self.connection() as con:
+            rows = con.execute(sql, params).fetchall()
+        return [_firing(row) for row in rows]
+
+    def get_firing(self: EmbeddedCatalog, firing_id: str) -> Firing | None:
+        with self.connection() as con:
+            row = con.execute(f"SELECT {_FIRING_COLUMNS} FROM firings WHERE id = ?",
+                              [firing_id]).fetchone()
+        return _firing(row) if row else None
+
+    # -- the watch cursor and watchers -----------------------------------------
+    def watch_cursor(self: EmbeddedCatalog) -> int:
+        with self.connection() as con:
+            row = con.execute("SELECT value FROM meta WHERE key = 'watch_cursor'").fetchone()
+        return int(row[0]) if row else 0
+
+    def advance_watch_cursor(self: EmbeddedCatalog, seq: int) -> None:
+        with self.connection() as con:
+            con.execute(
+                "UPDATE meta SET value = CAST(greatest(CAST(value AS BIGINT), ?) AS VARCHAR) "
+                "WHERE key = 'watch_cursor'", [seq],
+            )
+
+    def watcher_heartbeat(self: EmbeddedCatalog, watcher_id: str, pid: int, host: str,
+                          *, stopped: bool = False) -> None:
+        now = _now()
+        with self.connection() as con:
+            con.execute(
+                "INSERT INTO watchers VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "heartbeat_at = EXCLUDED.heartbeat_at, stopped_at = EXCLUDED.stopped_at",
+                [watcher_id, pid, host, now, now, now if stopped else None],
+            )
+
+
+def _plan(row: Any) -> PlanRecord:
+    return PlanRecord(
+        name=row[0], version=int(row[1]), spec=json.loads(row[2]),
+        created_at=_aware(row[3]) or row[3], active=bool(row[4]), active_version=int(row[5]),
+        latest_version=int(row[6]), activated_at=_aware(row[7]),
+        activated_seq=int(row[8]) if row[8] is not None else None,
+        schedule_anchor=_aware(row[9]), stopped_reason=row[10],
+    )
+
+
+def _firing(row: Any) -> Firing:
+    return Firing(
+        id=row[0], plan=row[1], plan_version=int(row[2]), dedup_key=row[3], kind=row[4],
+        event_seq=row[5], trigger_artifact=row[6], trigger_version=row[7],
+        tick=_aware(row[8]), chain_depth=int(row[9]), status=row[10], attempts=int(row[11]),
+        recoveries=int(row[12]), next_attempt_at=_aware(row[13]), execution_id=row[14],
+        reason=row[15], created_at=_aware(row[16]) or row[16],
+        updated_at=_aware(row[17]) or row[17],
+    )

@@ -1,0 +1,141 @@
+"""Where the watcher's runs execute: a pluggable seam with a local default.
+
+An executor takes :class:`RunJob` s and runs each with :func:`nbripple.runner.run`
+against a ``queued`` execution the watcher created. :class:`LocalExecutor` starts
+one process per run from a ``forkserver`` (which has nbripple and papermill
+imported already, so a start costs milliseconds), so a crashing notebook or kernel
+never takes the watcher down, and a cancelled run can be stopped. Each job process
+dies with the watcher (``PR_SET_PDEATHSIG`` on Linux), so nothing keeps running
+unobserved after a ``kill -9``; the next watcher finds the orphaned execution.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+_PRELOAD = ["nbripple.runner", "nbripple.workspace", "papermill", "nbclient",
+            "jupyter_client.manager", "ipykernel"]
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One run for an executor: everything is picklable and self-contained."""
+
+    execution_id: str
+    home: str
+    notebook: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    kernel_name: str | None = None
+    timeout: float | None = None
+
+
+class Executor(Protocol):
+    """The seam: submit jobs, learn which ended, cancel on shutdown."""
+
+    def submit(self, job: RunJob) -> None: ...
+    def ended(self) -> list[str]:
+        """Execution ids of jobs that ended since the last call."""
+        ...
+
+    def active(self) -> int: ...
+    def cancel_all(self, grace_s: float = 10.0) -> list[str]:
+        """Stop every running job; return the execution ids that had to be stopped."""
+        ...
+
+    def shutdown(self) -> None: ...
+
+
+class LocalExecutor:
+    """One forkserver process per run (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._ctx = multiprocessing.get_context("forkserver")
+        self._ctx.set_forkserver_preload(_PRELOAD)
+        self._procs: dict[str, Any] = {}
+
+    def submit(self, job: RunJob) -> None:
+        process = self._ctx.Process(target=run_job, args=(job,), name=f"nbripple-run-{job.execution_id}")
+        process.start()
+        self._procs[job.execution_id] = process
+
+    def ended(self) -> list[str]:
+        done = [eid for eid, proc in self._procs.items() if not proc.is_alive()]
+        for eid in done:
+            self._procs.pop(eid).join(timeout=1)
+        return done
+
+    def active(self) -> int:
+        return sum(1 for proc in self._procs.values() if proc.is_alive())
+
+    def cancel_all(self, grace_s: float = 10.0) -> list[str]:
+        stopped = [eid for eid, proc in self._procs.items() if proc.is_alive()]
+        for eid in stopped:
+            self._procs[eid].terminate()  # SIGTERM: the run is marked cancelled
+        deadline = time.monotonic() + grace_s
+        for proc in self._procs.values():
+            proc.join(timeout=max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
+        return stopped
+
+    def shutdown(self) -> None:
+        for proc in self._procs.values():
+            proc.join(timeout=1)
+
+
+def _die_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        return
+
+
+def _cancel_on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def run_job(job: RunJob) -> None:
+    """Run one job in this (child) process; the execution row records the outcome."""
+    _die_with_parent()
+    signal.signal(signal.SIGTERM, _cancel_on_sigterm)
+    from .errors import NbrippleError
+    from .runner import run
+    from .workspace import Workspace
+
+    ws = Workspace(job.home)
+    try:
+        run(job.notebook, job.parameters, kernel_name=job.kernel_name, timeout=job.timeout,
+            workspace=ws, execution_id=job.execution_id)
+    except KeyboardInterrupt:
+        _mark(ws, job.execution_id, "cancelled", "Cancelled", "the watcher stopped this run")
+    except NbrippleError as exc:
+        _mark(ws, job.execution_id, "failed", type(exc).__name__, str(exc))
+    except Exception as exc:  # the run could not start: record why, never lose it
+        _mark(ws, job.execution_id, "failed", type(exc).__name__, str(exc))
+    finally:
+        ws.catalog.close()
+        os._exit(0)  # skip interpreter teardown of kernels/threads we already closed
+
+
+def _mark(ws: Any, execution_id: str, status: str, ename: str, evalue: str) -> None:
+    """Finish an execution the runner could not finish itself (no-op if it did)."""
+    execution = ws.catalog.get_execution(execution_id)
+    if execution is None or execution.status not in ("queued", "running"):
+        return
+    ws.catalog.finish_execution(
+        execution_id, commit_staged=False, status=status, finished_at=datetime.now(UTC),
+        error={"ename": ename, "evalue": evalue, "cell_index": None},
+    )

@@ -1,0 +1,350 @@
+"""Launch plans: named, versioned ways to run a notebook, fired by artifacts or a clock.
+
+Example::
+
+    plan = nr.LaunchPlan(
+        "trigger_ops", notebook="ops.ipynb",
+        trigger=nr.OnArtifact(blessed_model.query(blessed="true"),
+                              inputs={"model": blessed_model}),   # the triggering version
+    )
+    nr.register(plan)
+    nr.activate("trigger_ops")
+
+A plan fires only while active, and only for versions committed after it was
+activated. Registering a changed plan creates a new version; an active plan moves to
+it. ``nbripple watch`` (or :class:`nbripple.Watcher`) does the firing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import nbformat
+
+from .artifact import Artifact
+from .errors import NbrippleError, NotFound
+from .model import ArtifactVersion, Firing, PlanRecord
+from .parameters import ParametersError, find_parameters_cell, parse_parameters
+from .refs import Pinned, Query, parse, validate_name
+from .workspace import Workspace, current
+
+CATCHUP_MODES = ("latest", "all", "none")
+
+
+class PlanError(NbrippleError, ValueError):
+    """A launch plan is invalid; the message says what to change."""
+
+
+class PlanNotFound(NotFound):
+    """No plan of that name is registered."""
+
+
+@dataclass(frozen=True)
+class OnArtifact:
+    """Fire when a new version of an artifact (or one matching a query) is committed.
+
+    ``inputs`` maps notebook parameters to the trigger's :class:`Artifact` (meaning
+    the version that fired), a :class:`Query` (resolved when it fires) or a literal.
+    """
+
+    trigger_on: Artifact | Query
+    inputs: dict[str, Any] | None = None
+
+    @property
+    def query(self) -> Query:
+        if isinstance(self.trigger_on, Artifact):
+            return Query(self.trigger_on.name)
+        if isinstance(self.trigger_on, Query):
+            return self.trigger_on
+        raise PlanError(
+            f"OnArtifact needs an Artifact or a Query, got {type(self.trigger_on).__name__}"
+        )
+
+
+@dataclass
+class LaunchPlan:
+    """A named, versioned way to run a notebook (see the module docstring)."""
+
+    name: str
+    notebook: str | os.PathLike[str]
+    parameters: dict[str, Any] | None = None
+    trigger: OnArtifact | None = None
+    schedule: str | None = None
+    timezone: str = "UTC"
+    catchup: str = "latest"
+    max_chain_depth: int = 100
+    concurrency: int = 1
+    retries: int = 0
+    retry_delay_s: float = 1.0
+    kernel_name: str | None = None
+    timeout: float | None = None
+    description: str = ""
+    base_dir: Path | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.base_dir is None:
+            # relative notebook paths are relative to the file that declares the plan
+            caller = sys._getframe(2).f_globals.get("__file__")
+            self.base_dir = Path(caller).resolve().parent if caller else Path.cwd()
+
+    def notebook_path(self) -> Path:
+        path = Path(self.notebook).expanduser()
+        if path.is_absolute():
+            return path
+        assert self.base_dir is not None
+        candidate = self.base_dir / path
+        return (candidate if candidate.exists() else Path.cwd() / path).resolve()
+
+    def to_spec(self) -> dict[str, Any]:
+        """Validate the plan and return its JSON spec (what the catalog stores)."""
+        validate_name(self.name)
+        path = self.notebook_path()
+        if not path.is_file():
+            raise PlanError(f"plan {self.name}: notebook {self.notebook} not found ({path})")
+        declared = _notebook_parameters(path)
+        spec_inputs: dict[str, dict[str, Any]] = {}
+        for key, value in (self.parameters or {}).items():
+            spec_inputs[key] = _encode_input(self.name, key, value, None)
+        trigger_spec: dict[str, Any] | None = None
+        if self.trigger is not None:
+            if not isinstance(self.trigger, OnArtifact):
+                raise PlanError(f"plan {self.name}: trigger must be nr.OnArtifact(...)")
+            query = self.trigger.query
+            trigger_spec = {"artifact": query.name, "partitions": dict(query.partitions),
+                            "strict": query.strict,
+                            "time_partition": query.time_partition.isoformat()
+                            if query.time_partition else None}
+            for key, value in (self.trigger.inputs or {}).items():
+                spec_inputs[key] = _encode_input(self.name, key, value, query.name)
+        unknown = sorted(set(spec_inputs) - set(declared))
+        if unknown:
+            raise PlanError(
+                f"plan {self.name}: {path.name} has no parameter {unknown[0]!r} "
+                f"(its parameters: {', '.join(declared) or 'none'})"
+            )
+        if self.schedule is not None:
+            _check_cron(self.name, self.schedule)
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise PlanError(f"plan {self.name}: unknown timezone {self.timezone!r}") from exc
+        if self.catchup not in CATCHUP_MODES:
+            raise PlanError(f"plan {self.name}: catchup must be one of {CATCHUP_MODES}")
+        for attr, low in (("max_chain_depth", 1), ("concurrency", 1), ("retries", 0)):
+            value = getattr(self, attr)
+            if not isinstance(value, int) or value < low:
+                raise PlanError(f"plan {self.name}: {attr} must be an integer >= {low}")
+        if self.retry_delay_s < 0:
+            raise PlanError(f"plan {self.name}: retry_delay_s must be >= 0")
+        return {
+            "name": self.name,
+            "notebook": str(path),
+            "inputs": spec_inputs,
+            "trigger": trigger_spec,
+            "schedule": self.schedule,
+            "timezone": self.timezone,
+            "catchup": self.catchup,
+            "max_chain_depth": self.max_chain_depth,
+            "concurrency": self.concurrency,
+            "retries": self.retries,
+            "retry_delay_s": self.retry_delay_s,
+            "kernel_name": self.kernel_name,
+            "timeout": self.timeout,
+            "description": self.description,
+        }
+
+
+def _notebook_parameters(path: Path) -> list[str]:
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception as exc:
+        raise PlanError(f"{path} is not a readable notebook: {exc}") from exc
+    index = find_parameters_cell(nb)
+    if index is None:
+        return []
+    try:
+        return list(parse_parameters(nb.cells[index].source, notebook=path.name))
+    except ParametersError as exc:
+        raise PlanError(str(exc)) from exc
+
+
+def _encode_input(plan: str, key: str, value: Any, trigger_artifact: str | None
+                  ) -> dict[str, Any]:
+    if isinstance(value, Artifact):
+        if trigger_artifact is None:
+            raise PlanError(
+                f"plan {plan}: parameter {key!r} names artifact {value.name} as the "
+                "triggering version, but the plan has no artifact trigger; pass "
+                f"{value.name}.query(...) to use its newest version"
+            )
+        if value.name != trigger_artifact:
+            raise PlanError(
+                f"plan {plan}: input {key!r} names artifact {value.name} as the triggering "
+                f"version, but the plan triggers on {trigger_artifact}; use "
+                f"{value.name}.query(...) to resolve the newest {value.name} instead"
+            )
+        return {"trigger": True}
+    if isinstance(value, Query):
+        return {"query": value.uri}
+    if isinstance(value, ArtifactVersion | Pinned):
+        return {"query": f"nbripple://{value.name}@{value.version}"}
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise PlanError(
+            f"plan {plan}: parameter {key!r} must be JSON data, an Artifact or a Query "
+            f"(got {type(value).__name__})"
+        ) from exc
+    return {"value": value}
+
+
+def _check_cron(plan: str, expression: str) -> None:
+    from croniter import croniter
+
+    if not isinstance(expression, str) or not croniter.is_valid(expression):
+        raise PlanError(
+            f"plan {plan}: {expression!r} is not a valid cron schedule "
+            "(five fields: minute hour day-of-month month day-of-week, e.g. '0 2 * * *')"
+        )
+
+
+def spec_hash(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def spec_parameters(spec: dict[str, Any], firing: Firing | None) -> dict[str, Any]:
+    """The run parameters of a plan for one firing (queries stay queries: the runner
+    resolves and records them)."""
+    out: dict[str, Any] = {}
+    for key, item in spec["inputs"].items():
+        if "value" in item:
+            out[key] = item["value"]
+        elif "query" in item:
+            out[key] = parse(item["query"])
+        elif item.get("trigger"):
+            if firing is None or firing.trigger_artifact is None or firing.trigger_version is None:
+                raise PlanError(
+                    f"plan {spec['name']}: parameter {key!r} is the triggering version, "
+                    "which only an artifact trigger provides"
+                )
+            out[key] = Pinned(firing.trigger_artifact, firing.trigger_version)
+    return out
+
+
+def trigger_matches(spec: dict[str, Any], name: str, partitions: dict[str, str]) -> bool:
+    """Does a committed version (name, partitions) match the plan's trigger?"""
+    trigger = spec.get("trigger")
+    if not trigger or trigger["artifact"] != name:
+        return False
+    wanted: dict[str, str] = trigger.get("partitions") or {}
+    if trigger.get("strict"):
+        return wanted == partitions
+    return all(partitions.get(key) == value for key, value in wanted.items())
+
+
+# -- the public verbs --------------------------------------------------------
+def register(plan: LaunchPlan, *, workspace: Workspace | None = None) -> int:
+    """Register (or update) a plan; returns its version. Unchanged plans keep theirs."""
+    ws = workspace or current()
+    spec = plan.to_spec()
+    version, _ = ws.catalog.register_plan(plan.name, spec, spec_hash(spec))  # type: ignore[attr-defined]
+    return int(version)
+
+
+def activate(name: str, *, workspace: Workspace | None = None) -> PlanRecord:
+    """Activate a plan: from now on, new matching versions and schedule ticks fire it."""
+    ws = workspace or current()
+    try:
+        ws.catalog.set_plan_active(name, True)  # type: ignore[attr-defined]
+    except KeyError as exc:
+        raise PlanNotFound(_unknown(ws, name)) from exc
+    return get_plan(name, workspace=ws)
+
+
+def deactivate(name: str, *, workspace: Workspace | None = None) -> PlanRecord:
+    """Deactivate a plan: nothing fires it until it is activated again."""
+    ws = workspace or current()
+    try:
+        ws.catalog.set_plan_active(name, False)  # type: ignore[attr-defined]
+    except KeyError as exc:
+        raise PlanNotFound(_unknown(ws, name)) from exc
+    return get_plan(name, workspace=ws)
+
+
+def plans(*, workspace: Workspace | None = None) -> list[PlanRecord]:
+    """Every registered plan with its state."""
+    ws = workspace or current()
+    found: list[PlanRecord] = ws.catalog.list_plans()  # type: ignore[attr-defined]
+    return found
+
+
+def get_plan(name: str, *, workspace: Workspace | None = None) -> PlanRecord:
+    ws = workspace or current()
+    found: PlanRecord | None = ws.catalog.get_plan(name)  # type: ignore[attr-defined]
+    if found is None:
+        raise PlanNotFound(_unknown(ws, name))
+    return found
+
+
+def firings(name: str, *, limit: int = 20, workspace: Workspace | None = None) -> list[Firing]:
+    """The recent firings of a plan, newest first."""
+    ws = workspace or current()
+    result: list[Firing] = ws.catalog.firings(plan=name, limit=limit)  # type: ignore[attr-defined]
+    return result
+
+
+def launch(name: str, parameters: dict[str, Any] | None = None, *,
+           workspace: Workspace | None = None) -> str:
+    """Ask the watcher to run a plan now (a manual firing); returns the firing id."""
+    ws = workspace or current()
+    plan = get_plan(name, workspace=ws)
+    if parameters:
+        raise PlanError("launch takes the plan's parameters; register a new plan version "
+                        "to change them")
+    firing_id: str | None = ws.catalog.add_firing(  # type: ignore[attr-defined]
+        plan=plan.name, plan_version=plan.version, dedup_key=f"manual:{uuid.uuid4().hex}",
+        kind="manual", chain_depth=0,
+    )
+    assert firing_id is not None
+    return firing_id
+
+
+def _unknown(ws: Workspace, name: str) -> str:
+    names = [p.name for p in plans(workspace=ws)]
+    listing = ", ".join(names) if names else "none registered; `nbripple register plans.py`"
+    return f"no launch plan named {name!r} (plans: {listing})"
+
+
+def load_plans_file(path: str | os.PathLike[str]) -> list[LaunchPlan]:
+    """Import a Python file and return every LaunchPlan defined at its top level."""
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise PlanError(f"{path} not found")
+    module_name = f"nbripple_plans_{hashlib.sha1(str(file).encode()).hexdigest()[:8]}"
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise PlanError(f"{path} is not an importable Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(file.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(file.parent))
+    found = [value for value in vars(module).values() if isinstance(value, LaunchPlan)]
+    if not found:
+        raise PlanError(f"{path} defines no nr.LaunchPlan at its top level")
+    return found
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
