@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass, replace
 
 import networkx as nx
 import pytest
 
 import nbripple as nr
+from nbripple.catalog import EmbeddedCatalog
 from nbripple.errors import ArtifactNotFound, ExecutionNotFound, NotFound, VersionNotFound
 from nbripple.lineage import LineageGraph, build_lineage
+
+
+@pytest.fixture(autouse=True, params=["hop-by-hop", "recursive"])
+def walk_strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with bounded walks done hop by hop, then by the recursive query."""
+    limit = 10**6 if request.param == "hop-by-hop" else -1
+    monkeypatch.setattr(EmbeddedCatalog, "lineage_level_walk_max_depth", limit)
+    return str(request.param)
 
 
 def V(ref: str) -> str:
@@ -379,3 +389,38 @@ def test_build_lineage_on_an_explicit_workspace(ws: nr.Workspace, world: World) 
     (model,) = build_lineage(ws, "prediction@1", depth=2, direction="up").upstream_versions()
     assert model.ref == "blessed_model@2" and model._workspace is ws
     assert model.load() == {"blessed": "true"}
+
+
+def test_hop_by_hop_and_recursive_walks_agree_on_a_random_graph(
+        ws: nr.Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(7)
+    artifacts = [nr.Artifact(f"a{i}") for i in range(4)]
+    refs: list[tuple[str, int]] = []
+    executions: list[str] = []
+    for step in range(30):
+        with ws.external_execution(f"step{step}.py") as execution_id:
+            for name, number in rng.sample(refs, min(len(refs), rng.randint(0, 3))):
+                ws.catalog.record_consumption(execution_id, name, number)
+            for _ in range(rng.randint(0, 2)):
+                v = ws.create_from(rng.choice(artifacts), step, execution_id=execution_id)
+                refs.append((v.name, v.version))
+        executions.append(execution_id)
+    for execution_id in rng.sample(executions, 8):  # later inputs: cycles, and triggers
+        name, number = rng.choice(refs)
+        ws.catalog.record_consumption(execution_id, name, number)
+        name, number = rng.choice(refs)
+        ws.catalog.update_execution(execution_id, trigger_artifact=name, trigger_version=number)
+
+    def walk(start: str, depth: int, direction: str, limit: int) -> tuple[set[str], set[object]]:
+        monkeypatch.setattr(EmbeddedCatalog, "lineage_level_walk_max_depth", limit)
+        g = nr.lineage(start, depth=depth, direction=direction)
+        return g.node_ids, set(edge_set(g))
+
+    starts = [f"{n}@{v}" for n, v in rng.sample(refs, 6)] + rng.sample(executions, 4)
+    for start in starts:
+        for direction in ("up", "down", "both"):
+            for depth in range(5):
+                hop_by_hop = walk(start, depth, direction, 10**6)
+                assert hop_by_hop == walk(start, depth, direction, -1), (start, direction, depth)
+        whole = nr.lineage(start, depth=None)
+        assert whole.node_ids >= nr.lineage(start, depth=4).node_ids

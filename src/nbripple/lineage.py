@@ -5,8 +5,9 @@ Nodes are artifact versions (``version:blessed_model@2``) and executions
 (execution → version) and *triggered* (version → the execution it set off).
 A walk goes ``up`` (what the start came from: against the edges), ``down`` (what
 was made from it: along the edges) or ``both`` (the two walks, not an undirected
-one), ``depth`` hops far or, with ``depth=None``, as far as the graph goes; the
-catalog does the walk in one recursive SQL query, safe on cycles.
+one), ``depth`` hops far or, with ``depth=None``, as far as the graph goes. The
+catalog walks deep graphs with one recursive SQL query and shallow ones hop by hop,
+both safe on cycles; node details then come in one batch.
 
 Example::
 
@@ -309,8 +310,8 @@ def build_lineage(ws: Workspace, start: LineageStart, *, depth: int | None = 1,
                   direction: str = "both") -> LineageGraph:
     """Walk the lineage around ``start`` in ``ws`` (see :func:`nbripple.lineage`).
 
-    One recursive query finds the nodes and edges, then two batch queries fetch the
-    versions' and executions' details.
+    The catalog finds the nodes and edges (:meth:`Catalog.lineage_walk`), then their
+    details in one batch (:meth:`Catalog.lineage_nodes`).
     """
     if direction not in DIRECTIONS:
         raise ValueError(
