@@ -82,7 +82,8 @@ def test_name_rules_accept_namespaces_and_the_maximum_length(home: Path) -> None
 
 def test_more_than_ten_partition_keys_is_refused(home: Path) -> None:
     keys = [f"k{i}" for i in range(11)]
-    with pytest.raises(InvalidNameError, match="11 partition keys; the limit is 10"):
+    with nothing_written(home), pytest.raises(InvalidNameError,
+                                              match="11 partition keys; the limit is 10"):
         nr.Artifact("wide", partition_keys=keys)
     assert nr.Artifact("ten", partition_keys=keys[:10]).create_from(
         1, **{k: "v" for k in keys[:10]}
@@ -91,18 +92,23 @@ def test_more_than_ten_partition_keys_is_refused(home: Path) -> None:
 
 @pytest.mark.parametrize("key", ["time_partition", "version", "name", "partitions"])
 def test_reserved_partition_keys_are_refused(home: Path, key: str) -> None:
-    with pytest.raises(InvalidNameError, match=rf"'{key}' is reserved"):
+    with nothing_written(home), pytest.raises(InvalidNameError, match=rf"'{key}' is reserved"):
         nr.Artifact("r", partition_keys=[key])
+    if key != "time_partition":  # in a URI, that one is the time filter itself
+        with nothing_written(home), pytest.raises(InvalidReference, match="is reserved"):
+            nr.get(f"nbripple://r?{key}=x")
 
 
 @pytest.mark.parametrize("key", ["", "a-b", "1a", "a.b", "a b", "a'b", 'a"b', "$.x", "k" * 65])
 def test_malformed_partition_keys_are_refused(home: Path, key: str) -> None:
-    with pytest.raises(InvalidNameError, match="invalid partition key"):
+    with nothing_written(home), pytest.raises(InvalidNameError, match="invalid partition key"):
         nr.Artifact("m", partition_keys=[key])
 
 
 def test_partition_keys_given_as_a_string_or_twice_are_refused(home: Path) -> None:
-    with pytest.raises(InvalidNameError, match=r"write partition_keys=\['blessed'\]"):
+    with nothing_written(home), pytest.raises(
+        InvalidNameError, match=r"write partition_keys=\['blessed'\]"
+    ):
         nr.Artifact("s", partition_keys="blessed")  # type: ignore[arg-type]
     with pytest.raises(InvalidNameError, match="twice"):
         nr.Artifact("s", partition_keys=["a", "a"])
@@ -199,8 +205,10 @@ def test_unknown_references_say_what_exists(home: Path) -> None:
 
 
 def test_reference_to_an_empty_home_says_nothing_is_committed(home: Path) -> None:
-    with pytest.raises(ArtifactNotFound, match="nothing has been committed"):
+    with nothing_written(home), pytest.raises(ArtifactNotFound,
+                                              match="nothing has been committed"):
         nr.get("anything@1")
+    assert nr.executions() == []  # a failed lookup records no consumer either
 
 
 @pytest.mark.parametrize(
