@@ -22,7 +22,9 @@ import importlib.util
 import json
 import os
 import sys
+import traceback
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,6 +100,8 @@ class LaunchPlan:
             self.base_dir = Path(caller).resolve().parent if caller else Path.cwd()
 
     def notebook_path(self) -> Path:
+        """The notebook's absolute path: a relative one is looked up next to the file
+        that declared the plan, then in the working directory."""
         path = Path(self.notebook).expanduser()
         if path.is_absolute():
             return path
@@ -110,22 +114,31 @@ class LaunchPlan:
         validate_name(self.name)
         path = self.notebook_path()
         if not path.is_file():
-            raise PlanError(f"plan {self.name}: notebook {self.notebook} not found ({path})")
+            looked = str(path) if Path(self.notebook).expanduser().is_absolute() else \
+                f"{self.base_dir}/ (next to the plan's file) and {Path.cwd()}/"
+            raise PlanError(f"plan {self.name}: notebook {self.notebook} not found "
+                            f"(looked in {looked}); fix the notebook= path")
         declared = _notebook_parameters(path)
-        spec_inputs: dict[str, dict[str, Any]] = {}
-        for key, value in (self.parameters or {}).items():
-            spec_inputs[key] = _encode_input(self.name, key, value, None)
         trigger_spec: dict[str, Any] | None = None
+        trigger_name: str | None = None
         if self.trigger is not None:
             if not isinstance(self.trigger, OnArtifact):
-                raise PlanError(f"plan {self.name}: trigger must be nr.OnArtifact(...)")
+                raise PlanError(f"plan {self.name}: trigger must be nr.OnArtifact(...), "
+                                f"got {type(self.trigger).__name__}")
             query = self.trigger.query
+            trigger_name = query.name
             trigger_spec = {"artifact": query.name, "partitions": dict(query.partitions),
                             "strict": query.strict,
                             "time_partition": query.time_partition.isoformat()
                             if query.time_partition else None}
-            for key, value in (self.trigger.inputs or {}).items():
-                spec_inputs[key] = _encode_input(self.name, key, value, query.name)
+        spec_inputs: dict[str, dict[str, Any]] = {}
+        for key, value in (self.parameters or {}).items():
+            spec_inputs[key] = _encode_input(self.name, key, value, trigger_name)
+        for key, value in ((self.trigger.inputs if self.trigger else None) or {}).items():
+            if key in spec_inputs:
+                raise PlanError(f"plan {self.name}: parameter {key!r} is given both in "
+                                "parameters and in the trigger's inputs; keep one")
+            spec_inputs[key] = _encode_input(self.name, key, value, trigger_name)
         unknown = sorted(set(spec_inputs) - set(declared))
         if unknown:
             raise PlanError(
@@ -135,9 +148,14 @@ class LaunchPlan:
         if self.schedule is not None:
             _check_cron(self.name, self.schedule)
         try:
+            if not isinstance(self.timezone, str) or not self.timezone:
+                raise ValueError(self.timezone)
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise PlanError(f"plan {self.name}: unknown timezone {self.timezone!r}") from exc
+            raise PlanError(
+                f"plan {self.name}: unknown timezone {self.timezone!r} "
+                "(use an IANA name such as 'UTC' or 'Europe/Paris')"
+            ) from exc
         if self.catchup not in CATCHUP_MODES:
             raise PlanError(f"plan {self.name}: catchup must be one of {CATCHUP_MODES}")
         for attr, low in (("max_chain_depth", 1), ("concurrency", 1), ("retries", 0)):
@@ -166,7 +184,7 @@ class LaunchPlan:
 
 def _notebook_parameters(path: Path) -> list[str]:
     try:
-        nb = nbformat.read(str(path), as_version=4)
+        nb = nbformat.read(str(path), as_version=4)  # type: ignore[no-untyped-call]
     except Exception as exc:
         raise PlanError(f"{path} is not a readable notebook: {exc}") from exc
     index = find_parameters_cell(nb)
@@ -199,11 +217,12 @@ def _encode_input(plan: str, key: str, value: Any, trigger_artifact: str | None
     if isinstance(value, ArtifactVersion | Pinned):
         return {"query": f"nbripple://{value.name}@{value.version}"}
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise PlanError(
-            f"plan {plan}: parameter {key!r} must be JSON data, an Artifact or a Query "
-            f"(got {type(value).__name__})"
+            f"plan {plan}: parameter {key!r} must be JSON data (str, number, bool, None, "
+            f"lists and dicts of them), an Artifact or a Query; got {type(value).__name__} "
+            f"{value!r:.60}"
         ) from exc
     return {"value": value}
 
@@ -211,14 +230,19 @@ def _encode_input(plan: str, key: str, value: Any, trigger_artifact: str | None
 def _check_cron(plan: str, expression: str) -> None:
     from croniter import croniter
 
-    if not isinstance(expression, str) or not croniter.is_valid(expression):
+    # croniter reads a sixth field as seconds; a plan's schedule has minute resolution
+    fields = expression.split() if isinstance(expression, str) else []
+    if not (len(fields) == 5 or (len(fields) == 1 and fields[0].startswith("@"))) \
+            or not croniter.is_valid(expression):
         raise PlanError(
             f"plan {plan}: {expression!r} is not a valid cron schedule "
-            "(five fields: minute hour day-of-month month day-of-week, e.g. '0 2 * * *')"
+            "(five fields: minute hour day-of-month month day-of-week, e.g. '0 2 * * *', "
+            "or an alias such as '@daily')"
         )
 
 
 def spec_hash(spec: dict[str, Any]) -> str:
+    """The hash that tells two versions of a plan apart."""
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
@@ -253,12 +277,40 @@ def trigger_matches(spec: dict[str, Any], name: str, partitions: dict[str, str])
 
 
 # -- the public verbs --------------------------------------------------------
+@dataclass(frozen=True)
+class Registration:
+    """The outcome of registering one plan: its version, and whether it is new."""
+
+    name: str
+    version: int
+    created: bool
+
+
 def register(plan: LaunchPlan, *, workspace: Workspace | None = None) -> int:
     """Register (or update) a plan; returns its version. Unchanged plans keep theirs."""
+    return register_all([plan], workspace=workspace)[0].version
+
+
+def register_all(plans: Sequence[LaunchPlan], *, workspace: Workspace | None = None
+                 ) -> list[Registration]:
+    """Validate every plan, then register each (what ``nbripple register`` does).
+
+    Nothing is registered when any plan is invalid or two share a name. A changed
+    plan gets a new version (an active plan moves to it); an unchanged one keeps its
+    version (``created`` is False).
+    """
     ws = workspace or current()
-    spec = plan.to_spec()
-    version, _ = ws.catalog.register_plan(plan.name, spec, spec_hash(spec))  # type: ignore[attr-defined]
-    return int(version)
+    specs: dict[str, dict[str, Any]] = {}
+    for plan in plans:
+        if plan.name in specs:
+            raise PlanError(f"two launch plans are named {plan.name!r}; plan names are unique")
+        specs[plan.name] = plan.to_spec()
+    done: list[Registration] = []
+    for name, spec in specs.items():
+        version, created = ws.catalog.register_plan(  # type: ignore[attr-defined]
+            name, spec, spec_hash(spec))
+        done.append(Registration(name, int(version), bool(created)))
+    return done
 
 
 def activate(name: str, *, workspace: Workspace | None = None) -> PlanRecord:
@@ -311,6 +363,10 @@ def launch(name: str, parameters: dict[str, Any] | None = None, *,
     if parameters:
         raise PlanError("launch takes the plan's parameters; register a new plan version "
                         "to change them")
+    if not plan.active:
+        # the watcher runs only active plans: a firing for an inactive one would be skipped
+        raise PlanError(f"plan {name} is inactive; activate it first "
+                        f"(`nbripple activate {name}`), then launch it")
     firing_id: str | None = ws.catalog.add_firing(  # type: ignore[attr-defined]
         plan=plan.name, plan_version=plan.version, dedup_key=f"manual:{uuid.uuid4().hex}",
         kind="manual", chain_depth=0,
@@ -326,24 +382,44 @@ def _unknown(ws: Workspace, name: str) -> str:
 
 
 def load_plans_file(path: str | os.PathLike[str]) -> list[LaunchPlan]:
-    """Import a Python file and return every LaunchPlan defined at its top level."""
+    """Import a Python file and return every LaunchPlan defined at its top level.
+
+    The file's directory is on ``sys.path`` while it runs (so it can import its
+    ``contracts.py``), and relative notebook paths resolve next to the file.
+    """
     file = Path(path).resolve()
     if not file.is_file():
-        raise PlanError(f"{path} not found")
+        raise PlanError(f"plans file {path} not found")
     module_name = f"nbripple_plans_{hashlib.sha1(str(file).encode()).hexdigest()[:8]}"
     spec = importlib.util.spec_from_file_location(module_name, file)
     if spec is None or spec.loader is None:
-        raise PlanError(f"{path} is not an importable Python file")
+        raise PlanError(f"{path} is not an importable Python file (name it *.py)")
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(file.parent))
     try:
         spec.loader.exec_module(module)
+    except Exception as exc:
+        raise PlanError(f"{path} failed to import{_where(exc, file)}: "
+                        f"{type(exc).__name__}: {exc}") from exc
     finally:
-        sys.path.remove(str(file.parent))
-    found = [value for value in vars(module).values() if isinstance(value, LaunchPlan)]
+        if str(file.parent) in sys.path:
+            sys.path.remove(str(file.parent))
+    found: list[LaunchPlan] = []
+    for value in vars(module).values():
+        if isinstance(value, LaunchPlan) and not any(value is seen for seen in found):
+            found.append(value)
     if not found:
         raise PlanError(f"{path} defines no nr.LaunchPlan at its top level")
     return found
+
+
+def _where(exc: BaseException, file: Path) -> str:
+    """`` (line N)`` of the deepest frame of ``file`` in the traceback, if any."""
+    if isinstance(exc, SyntaxError):
+        return ""  # its message names the file and line already
+    lines = [frame.lineno for frame in traceback.extract_tb(exc.__traceback__)
+             if frame.filename == str(file)]
+    return f" (line {lines[-1]})" if lines else ""
 
 
 def now_utc() -> datetime:

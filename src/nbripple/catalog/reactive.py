@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 from ..model import Firing, PlanRecord
 
 if TYPE_CHECKING:
-    from .embedded import EmbeddedCatalog
+    from contextlib import AbstractContextManager
+
+    import duckdb
 
 _FIRING_COLUMNS = (
     "id, plan, plan_version, dedup_key, kind, event_seq, trigger_artifact, trigger_version, "
@@ -48,8 +50,12 @@ def _now() -> datetime:
 class ReactiveTables:
     """Mixed into :class:`EmbeddedCatalog`: plans, plan state and firings."""
 
+    if TYPE_CHECKING:  # provided by EmbeddedCatalog
+        def connection(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+        def transaction(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+
     # -- plans ----------------------------------------------------------------
-    def register_plan(self: EmbeddedCatalog, name: str, spec: dict[str, Any], spec_hash: str
+    def register_plan(self, name: str, spec: dict[str, Any], spec_hash: str
                       ) -> tuple[int, bool]:
         """Store a plan version unless the latest has the same hash.
 
@@ -74,7 +80,7 @@ class ReactiveTables:
             )
         return version, True
 
-    def set_plan_active(self: EmbeddedCatalog, name: str, active: bool) -> bool:
+    def set_plan_active(self, name: str, active: bool) -> bool:
         """Activate (from now on) or deactivate a plan; False if it was already so."""
         now = _now()
         with self.transaction() as con:
@@ -99,7 +105,7 @@ class ReactiveTables:
                             [now, name])
         return True
 
-    def update_plan_state(self: EmbeddedCatalog, name: str, **changes: Any) -> None:
+    def update_plan_state(self, name: str, **changes: Any) -> None:
         allowed = {"schedule_anchor", "stopped_reason"}
         if set(changes) - allowed:
             raise ValueError(f"unknown plan state fields {sorted(set(changes) - allowed)}")
@@ -109,7 +115,7 @@ class ReactiveTables:
             con.execute(f"UPDATE plan_state SET {assignments}, updated_at = ? WHERE name = ?",
                         [*values, _now(), name])
 
-    def list_plans(self: EmbeddedCatalog, *, active_only: bool = False) -> list[PlanRecord]:
+    def list_plans(self, *, active_only: bool = False) -> list[PlanRecord]:
         sql = (
             "SELECT s.name, p.version, p.spec, p.created_at, s.active, s.active_version, "
             "(SELECT max(version) FROM plans q WHERE q.name = s.name), s.activated_at, "
@@ -123,10 +129,10 @@ class ReactiveTables:
             rows = con.execute(sql).fetchall()
         return [_plan(row) for row in rows]
 
-    def get_plan(self: EmbeddedCatalog, name: str) -> PlanRecord | None:
+    def get_plan(self, name: str) -> PlanRecord | None:
         return next((p for p in self.list_plans() if p.name == name), None)
 
-    def plan_versions(self: EmbeddedCatalog, name: str) -> list[tuple[int, dict[str, Any]]]:
+    def plan_versions(self, name: str) -> list[tuple[int, dict[str, Any]]]:
         with self.connection() as con:
             rows = con.execute("SELECT version, spec FROM plans WHERE name = ? ORDER BY version",
                                [name]).fetchall()
@@ -134,7 +140,7 @@ class ReactiveTables:
 
     # -- firings --------------------------------------------------------------
     def add_firing(
-        self: EmbeddedCatalog,
+        self,
         *,
         plan: str,
         plan_version: int,
@@ -161,7 +167,7 @@ class ReactiveTables:
             ).fetchone()
         return str(row[0]) if row else None
 
-    def claim_firing(self: EmbeddedCatalog, firing_id: str, execution_id: str) -> bool:
+    def claim_firing(self, firing_id: str, execution_id: str) -> bool:
         """Move a pending firing to running for ``execution_id``; False if another
         watcher claimed it first."""
         with self.connection() as con:
@@ -173,7 +179,7 @@ class ReactiveTables:
             ).fetchone()
         return row is not None
 
-    def update_firing(self: EmbeddedCatalog, firing_id: str, **changes: Any) -> None:
+    def update_firing(self, firing_id: str, **changes: Any) -> None:
         unknown = set(changes) - _FIRING_UPDATABLE
         if unknown:
             raise ValueError(f"unknown firing fields {sorted(unknown)}")
@@ -184,7 +190,7 @@ class ReactiveTables:
                         [*values, _now(), firing_id])
 
     def firings(
-        self: EmbeddedCatalog,
+        self,
         *,
         plan: str | None = None,
         status: str | list[str] | None = None,
@@ -213,26 +219,26 @@ class ReactiveTables:
             rows = con.execute(sql, params).fetchall()
         return [_firing(row) for row in rows]
 
-    def get_firing(self: EmbeddedCatalog, firing_id: str) -> Firing | None:
+    def get_firing(self, firing_id: str) -> Firing | None:
         with self.connection() as con:
             row = con.execute(f"SELECT {_FIRING_COLUMNS} FROM firings WHERE id = ?",
                               [firing_id]).fetchone()
         return _firing(row) if row else None
 
     # -- the watch cursor and watchers -----------------------------------------
-    def watch_cursor(self: EmbeddedCatalog) -> int:
+    def watch_cursor(self) -> int:
         with self.connection() as con:
             row = con.execute("SELECT value FROM meta WHERE key = 'watch_cursor'").fetchone()
         return int(row[0]) if row else 0
 
-    def advance_watch_cursor(self: EmbeddedCatalog, seq: int) -> None:
+    def advance_watch_cursor(self, seq: int) -> None:
         with self.connection() as con:
             con.execute(
                 "UPDATE meta SET value = CAST(greatest(CAST(value AS BIGINT), ?) AS VARCHAR) "
                 "WHERE key = 'watch_cursor'", [seq],
             )
 
-    def watcher_heartbeat(self: EmbeddedCatalog, watcher_id: str, pid: int, host: str,
+    def watcher_heartbeat(self, watcher_id: str, pid: int, host: str,
                           *, stopped: bool = False) -> None:
         now = _now()
         with self.connection() as con:
