@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..model import Firing, PlanRecord
@@ -247,6 +247,19 @@ class ReactiveTables:
                 "heartbeat_at = EXCLUDED.heartbeat_at, stopped_at = EXCLUDED.stopped_at",
                 [watcher_id, pid, host, now, now, now if stopped else None],
             )
+
+    def live_watchers(self, stale_s: float = 30.0) -> list[dict[str, Any]]:
+        """Watchers not stopped whose last heartbeat is under ``stale_s`` seconds old
+        (a watcher beats every few seconds): id, pid, host, started_at, heartbeat_at."""
+        since = _now() - timedelta(seconds=stale_s)  # naive UTC, as stored
+        with self.connection() as con:
+            rows = con.execute(
+                "SELECT id, pid, host, started_at, heartbeat_at FROM watchers "
+                "WHERE stopped_at IS NULL AND heartbeat_at >= ? ORDER BY started_at",
+                [since],
+            ).fetchall()
+        return [{"id": r[0], "pid": int(r[1]), "host": r[2], "started_at": _aware(r[3]),
+                 "heartbeat_at": _aware(r[4])} for r in rows]
 
 
 def _plan(row: Any) -> PlanRecord:
