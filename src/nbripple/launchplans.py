@@ -126,11 +126,15 @@ class LaunchPlan:
                 raise PlanError(f"plan {self.name}: trigger must be nr.OnArtifact(...), "
                                 f"got {type(self.trigger).__name__}")
             query = self.trigger.query
+            if query.time_partition is not None:
+                raise PlanError(
+                    f"plan {self.name}: a trigger fires on new versions and cannot pin a "
+                    "time partition; trigger on the artifact (or a partition query) and "
+                    "read the version's time_partition in the notebook"
+                )
             trigger_name = query.name
             trigger_spec = {"artifact": query.name, "partitions": dict(query.partitions),
-                            "strict": query.strict,
-                            "time_partition": query.time_partition.isoformat()
-                            if query.time_partition else None}
+                            "strict": query.strict, "time_partition": None}
         spec_inputs: dict[str, dict[str, Any]] = {}
         for key, value in (self.parameters or {}).items():
             spec_inputs[key] = _encode_input(self.name, key, value, trigger_name)
@@ -248,7 +252,12 @@ def spec_hash(spec: dict[str, Any]) -> str:
 
 def spec_parameters(spec: dict[str, Any], firing: Firing | None) -> dict[str, Any]:
     """The run parameters of a plan for one firing (queries stay queries: the runner
-    resolves and records them)."""
+    resolves and records them).
+
+    An input meaning "the triggering version" gets that version, pinned; when the run
+    was not started by a version (a manual launch, a schedule tick) it gets the
+    trigger's query instead, so the run uses the newest matching version.
+    """
     out: dict[str, Any] = {}
     for key, item in spec["inputs"].items():
         if "value" in item:
@@ -256,13 +265,24 @@ def spec_parameters(spec: dict[str, Any], firing: Firing | None) -> dict[str, An
         elif "query" in item:
             out[key] = parse(item["query"])
         elif item.get("trigger"):
-            if firing is None or firing.trigger_artifact is None or firing.trigger_version is None:
+            if firing is not None and firing.trigger_artifact is not None \
+                    and firing.trigger_version is not None:
+                out[key] = Pinned(firing.trigger_artifact, firing.trigger_version)
+            elif spec.get("trigger"):
+                out[key] = trigger_query(spec)
+            else:
                 raise PlanError(
                     f"plan {spec['name']}: parameter {key!r} is the triggering version, "
                     "which only an artifact trigger provides"
                 )
-            out[key] = Pinned(firing.trigger_artifact, firing.trigger_version)
     return out
+
+
+def trigger_query(spec: dict[str, Any]) -> Query:
+    """The query of a plan's artifact trigger (its spec must have one)."""
+    trigger = spec["trigger"]
+    return Query(trigger["artifact"], dict(trigger.get("partitions") or {}),
+                 strict=bool(trigger.get("strict")))
 
 
 def trigger_matches(spec: dict[str, Any], name: str, partitions: dict[str, str]) -> bool:
