@@ -6,7 +6,9 @@ one process per run from a ``forkserver`` (which has nbripple and papermill
 imported already, so a start costs milliseconds), so a crashing notebook or kernel
 never takes the watcher down, and a cancelled run can be stopped. Each job process
 dies with the watcher (``PR_SET_PDEATHSIG`` on Linux), so nothing keeps running
-unobserved after a ``kill -9``; the next watcher finds the orphaned execution.
+unobserved after a ``kill -9``: it checks that its watcher is alive and stops
+itself when it is not, and its kernel follows it. The next watcher finds the
+orphaned execution, marks it failed, and starts the firing again.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+WATCHER_CHECK_S = 0.25
 _PRELOAD = ["nbripple.runner", "nbripple.workspace", "papermill", "nbclient",
             "jupyter_client.manager", "ipykernel"]
 
@@ -34,6 +37,7 @@ class RunJob:
     parameters: dict[str, Any] = field(default_factory=dict)
     kernel_name: str | None = None
     timeout: float | None = None
+    watcher_pid: int | None = None  # the run dies with this process (None: never)
 
 
 class Executor(Protocol):
@@ -91,16 +95,20 @@ class LocalExecutor:
             proc.join(timeout=1)
 
 
-def _die_with_parent() -> None:
-    if not sys.platform.startswith("linux"):
+def _die_with(watcher_pid: int | None) -> None:
+    """Kill this process as soon as the watcher that started it is gone."""
+    if watcher_pid is None:
         return
-    import ctypes
 
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        return
+    def watch() -> None:
+        while True:
+            time.sleep(WATCHER_CHECK_S)
+            try:
+                os.kill(watcher_pid, 0)
+            except ProcessLookupError:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="nbripple-watcher-alive", daemon=True).start()
 
 
 def _cancel_on_sigterm(signum: int, frame: Any) -> None:
@@ -109,7 +117,7 @@ def _cancel_on_sigterm(signum: int, frame: Any) -> None:
 
 def run_job(job: RunJob) -> None:
     """Run one job in this (child) process; the execution row records the outcome."""
-    _die_with_parent()
+    _die_with(job.watcher_pid)
     signal.signal(signal.SIGTERM, _cancel_on_sigterm)
     from .errors import NbrippleError
     from .runner import run

@@ -21,21 +21,21 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from .executors import Executor, LocalExecutor, RunJob
-from .model import Execution, Firing, PlanRecord
 from .launchplans import spec_parameters, trigger_matches
+from .model import Execution, Firing, PlanRecord
 from .workspace import Workspace, current, new_execution_id
 
 log = logging.getLogger("nbripple.watcher")
 
 MAX_RECOVERIES = 3
 STALE_HEARTBEAT_S = 60.0
+MISFIRE_GRACE_S = 10.0  # catchup="none": a tick later than this is missed, not late
 
 
 class Watcher:
@@ -249,7 +249,7 @@ class Watcher:
             if not due:
                 continue
             mode = plan.spec.get("catchup", "latest")
-            grace = timedelta(seconds=max(60.0, 2 * self.poll_interval))
+            grace = timedelta(seconds=max(MISFIRE_GRACE_S, 2 * self.poll_interval))
             if mode == "all":
                 fire = due
             elif mode == "none":
@@ -325,7 +325,7 @@ class Watcher:
         self.executor.submit(RunJob(
             execution_id=execution_id, home=str(self.ws.home), notebook=spec["notebook"],
             parameters=parameters, kernel_name=spec.get("kernel_name"),
-            timeout=spec.get("timeout"),
+            timeout=spec.get("timeout"), watcher_pid=os.getpid(),
         ))
         log.info("plan %s fired (%s) -> execution %s", firing.plan, firing.dedup_key,
                  execution_id)
@@ -382,7 +382,9 @@ class Watcher:
             self.catalog.update_firing(firing_id, status="failed", reason=reason)
 
     def _recover_orphans(self, now: datetime) -> None:
-        """Mark runs whose process died as failed, and owe their firings again."""
+        """Mark runs whose process died as failed, and owe their firings again; settle
+        firings whose run ended while no watcher was looking."""
+        self._reconcile_firings()
         for status in ("queued", "running"):
             for execution in self.catalog.list_executions(status=status, kind="notebook",
                                                           limit=10_000):
@@ -408,12 +410,27 @@ class Watcher:
                         self.catalog.update_firing(firing.id, status="failed",
                                                    reason="orphaned too many times")
 
+    def _reconcile_firings(self) -> None:
+        for firing in self.catalog.firings(status="running"):
+            if firing.execution_id is None or firing.execution_id in self._running:
+                continue
+            execution = self.catalog.get_execution(firing.execution_id)
+            if execution is None:
+                self.catalog.update_firing(
+                    firing.id, status="pending", recoveries=firing.recoveries + 1,
+                    reason="re-run: its execution was never recorded",
+                )
+            elif execution.status not in ("queued", "running"):
+                self._settle(firing.id, execution)
+
     # -- helpers for tests, demos and notebooks ---------------------------------------
     def wait_idle(self, timeout: float = 60.0, settle: float = 0.3) -> bool:
         """Block until no run is in flight and nothing is pending (True), or timeout."""
         deadline = time.monotonic() + timeout
         quiet_since: float | None = None
         while time.monotonic() < deadline:
+            if not self.is_running:  # nobody else drives the passes
+                self.run_once(force=False)
             busy = bool(self._running) or bool(self.catalog.firings(status=["pending", "running"]))
             self.catalog.close()
             if busy:

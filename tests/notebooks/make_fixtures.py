@@ -88,6 +88,12 @@ FIXTURES = {
         "ex = nr.run(child, parameters={'text': text})\n"
         "nr.Artifact('parent_out').create_from({'child': ex.id, 'status': ex.status})",
     ),
+    "triggered_work.ipynb": notebook(
+        "import time\nimport nbripple as nr",
+        ("parameters", "item = 'nbripple://work_item'\nseconds = 0"),
+        "time.sleep(seconds)",
+        "nr.Artifact('done').create_from(nr.load(item))",
+    ),
 }
 
 
