@@ -119,7 +119,7 @@ def _hint_no_watcher(ws: Workspace) -> None:
 
 
 # -- commands ----------------------------------------------------------------------
-@main.command()
+@main.command(short_help="Register the launch plans of a plans.py.")
 @click.argument("plans_file", metavar="PLANS.py",
                 type=click.Path(dir_okay=False, path_type=Path))
 @json_option
@@ -152,7 +152,7 @@ def register(plans_file: Path, as_json: bool) -> None:
              + (f" (and {len(inactive) - 1} more)" if len(inactive) > 1 else ""))
 
 
-@main.command()
+@main.command(short_help="List launch plans: state, firings, next run.")
 @json_option
 def plans(as_json: bool) -> None:
     """Launch plans: state, version, trigger, schedule, last fired, next run, results.
@@ -199,7 +199,7 @@ def plans(as_json: bool) -> None:
             out.print(f"[yellow]{text(row['name'])}[/]: {text(row['stopped_reason'])}")
 
 
-@main.command()
+@main.command(short_help="Activate a launch plan (from now on).")
 @click.argument("name")
 @json_option
 def activate(name: str, as_json: bool) -> None:
@@ -223,7 +223,7 @@ def activate(name: str, as_json: bool) -> None:
     _hint_no_watcher(ws)
 
 
-@main.command()
+@main.command(short_help="Deactivate a launch plan.")
 @click.argument("name")
 @json_option
 def deactivate(name: str, as_json: bool) -> None:
@@ -239,7 +239,7 @@ def deactivate(name: str, as_json: bool) -> None:
         console().print(f"{text(name)} is already inactive")
 
 
-@main.command()
+@main.command(short_help="Ask the watcher to run a launch plan now.")
 @click.argument("name")
 @json_option
 def launch(name: str, as_json: bool) -> None:
@@ -254,7 +254,7 @@ def launch(name: str, as_json: bool) -> None:
     _hint_no_watcher(ws)
 
 
-@main.command()
+@main.command(short_help="Fire active launch plans (foreground).")
 @click.option("--max-parallel", type=click.IntRange(min=1), default=None,
               help="Runs at once (default: the number of cores).")
 @click.option("--poll-interval", type=click.FloatRange(min=0.01), default=0.05,
