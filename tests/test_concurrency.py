@@ -18,6 +18,7 @@ import duckdb
 import pytest
 
 import nbripple as nr
+from nbripple.catalog import EmbeddedCatalog, filelock
 from nbripple.errors import CatalogLockedError
 
 WORKERS = 4
@@ -307,3 +308,58 @@ def test_the_env_var_home_reaches_child_processes(home: Path) -> None:
                          check=True, capture_output=True, text=True, timeout=60)
     assert Path(out.stdout.strip()) == home
     assert os.environ["NBRIPPLE_HOME"] == str(home)
+
+
+# -- nbripple's own lock beside the catalog file -------------------------------------
+
+NBRIPPLE_HOLDER = """
+    import sys, time, pathlib
+    import nbripple as nr
+    ws = nr.current()
+    with ws.catalog.connection():  # a long burst: the connection stays open
+        pathlib.Path(sys.argv[1]).touch()
+        time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_a_burst_in_another_nbripple_process_names_its_pid(home: Path, tmp_path: Path) -> None:
+    nr.Artifact("busy").create_from(1)
+    set_catalog_config(home, idle_release_ms=5000, lock_timeout_s=0.5)
+    ready = tmp_path / "holding"
+    holder = subprocess.Popen([*python(NBRIPPLE_HOLDER), str(ready), "30"])
+    try:
+        wait_for(ready)
+        lock_file = filelock.lock_path(home / "catalog.duckdb")
+        assert filelock.holder(lock_file) == holder.pid
+        with pytest.raises(CatalogLockedError, match=rf"held by PID {holder.pid}"):
+            nr.load("busy@1")
+    finally:
+        holder.kill()  # SIGKILL: the kernel drops the lock with the process
+        holder.wait()
+    assert nr.load("busy@1") == 1
+    assert filelock.is_held_here(filelock.lock_path(home / "catalog.duckdb"))
+
+
+PROBE = """
+    import sys, pathlib
+    from nbripple.catalog import filelock
+    sys.exit(0 if filelock.try_acquire(pathlib.Path(sys.argv[1])) else 3)
+"""
+
+
+def test_the_lock_is_shared_within_a_process_and_released_with_the_connection(
+    home: Path,
+) -> None:
+    set_catalog_config(home, idle_release_ms=5000, lock_timeout_s=5)
+    lock_file = filelock.lock_path(home / "catalog.duckdb")
+    catalog = nr.current().catalog
+    nr.Artifact("locks").create_from(1)
+    assert catalog.is_open and filelock.is_held_here(lock_file)  # type: ignore[attr-defined]
+    # a second catalog object on the same file in this process shares the lock
+    other = EmbeddedCatalog(home / "catalog.duckdb", idle_release_ms=0, lock_timeout_s=1)
+    assert other.get_version("locks", 1) is not None
+    assert filelock.is_held_here(lock_file)
+    catalog.close()
+    assert not filelock.is_held_here(lock_file)
+    probe = subprocess.run([*python(PROBE), str(lock_file)], timeout=60)
+    assert probe.returncode == 0  # free for another process once released here
