@@ -36,6 +36,7 @@ from ..model import (
     NewVersion,
 )
 from ..refs import Query
+from . import filelock
 from .reactive import ReactiveTables
 from .schema import MIGRATIONS, SCHEMA_VERSION, SCHEMA_VERSION_KEY
 
@@ -86,6 +87,7 @@ class EmbeddedCatalog(ReactiveTables):
         lock_timeout_s: float = 60.0,
     ) -> None:
         self.path = Path(path)
+        self._lock_path = filelock.lock_path(self.path)
         self.idle_release_s = max(0.0, idle_release_ms / 1000.0)
         self.lock_timeout_s = lock_timeout_s
         self._lock = threading.RLock()
@@ -167,23 +169,30 @@ class EmbeddedCatalog(ReactiveTables):
         deadline = time.monotonic() + self.lock_timeout_s
         delay = 0.002
         while True:
-            try:
-                con = duckdb.connect(str(self.path))
-                break
-            except duckdb.Error as exc:
-                if not _is_lock_conflict(exc):
-                    raise
-                if time.monotonic() >= deadline:
-                    match = _LOCK_PID_RE.search(str(exc))
-                    holder = f" (held by PID {match.group(1)})" if match else ""
-                    raise CatalogLockedError(
-                        f"the catalog {self.path} stayed locked by another process{holder} "
-                        f"for {self.lock_timeout_s:g} s; stop that process, or raise "
-                        "lock_timeout_s in config.toml (or use the served catalog for many "
-                        "concurrent writers)"
-                    ) from exc
-                time.sleep(random.uniform(0, delay))  # full jitter
-                delay = min(delay * 2, 0.1)
+            # nbripple's own lock first: DuckDB reads the file's headers before taking
+            # its lock, so opening during another process's close is unsafe (filelock).
+            conflict: duckdb.Error | None = None
+            if filelock.try_acquire(self._lock_path):
+                try:
+                    con = duckdb.connect(str(self.path))
+                    break
+                except duckdb.Error as exc:
+                    filelock.release(self._lock_path)
+                    if not _is_lock_conflict(exc):
+                        raise
+                    conflict = exc  # held by a process that does not take our lock
+            if time.monotonic() >= deadline:
+                match = _LOCK_PID_RE.search(str(conflict)) if conflict else None
+                pid = match.group(1) if match else filelock.holder(self._lock_path)
+                holder = f" (held by PID {pid})" if pid else ""
+                raise CatalogLockedError(
+                    f"the catalog {self.path} stayed locked by another process{holder} "
+                    f"for {self.lock_timeout_s:g} s; stop that process, or raise "
+                    "lock_timeout_s in config.toml (or use the served catalog for many "
+                    "concurrent writers)"
+                ) from conflict
+            time.sleep(random.uniform(0, delay))  # full jitter
+            delay = min(delay * 2, 0.1)
         self.opens += 1
         try:
             # Checked on every open: another process may have upgraded the file meanwhile.
@@ -192,6 +201,7 @@ class EmbeddedCatalog(ReactiveTables):
                 self._migrated = True
         except BaseException:
             con.close()
+            filelock.release(self._lock_path)
             raise
         return con
 
@@ -219,6 +229,7 @@ class EmbeddedCatalog(ReactiveTables):
                 self._con.close()
             finally:
                 self._con = None
+                filelock.release(self._lock_path)
 
     def close(self) -> None:
         """Release the file now (it is reopened on the next operation)."""
