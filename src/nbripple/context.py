@@ -48,11 +48,15 @@ def deactivate() -> None:
         _active = None
 
 
-def enter(execution_id: str, home: str | None = None) -> RunContext:
-    """Enter a run inside a kernel: activate the context and point the workspace at
-    ``home``. The runner injects a call to this as the first cell of every run."""
+def enter(execution_id: str, home: str | None = None, cwd: str | None = None) -> RunContext:
+    """Enter a run inside a kernel: activate the context, point the workspace at
+    ``home`` and move to ``cwd``. The runner injects a call to this as the first cell
+    of every run, so it works as well in a kernel that was started before the run."""
+    import os
     import sys
 
+    if cwd is not None and os.getcwd() != cwd:
+        os.chdir(cwd)
     run = activate(execution_id, home)
     workspace = sys.modules.get(f"{__package__}.workspace")
     if workspace is not None:  # a kernel that already used nbripple: repoint it

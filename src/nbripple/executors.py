@@ -49,6 +49,10 @@ class Executor(Protocol):
         ...
 
     def active(self) -> int: ...
+    def start(self, owner_pid: int) -> None:
+        """Get ready (e.g. start warm kernels); runs die with ``owner_pid``."""
+        ...
+
     def cancel_all(self, grace_s: float = 10.0) -> list[str]:
         """Stop every running job; return the execution ids that had to be stopped."""
         ...
@@ -57,17 +61,56 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """One forkserver process per run (see the module docstring)."""
+    """One forkserver process per run, with kernels started ahead of time.
 
-    def __init__(self) -> None:
+    ``warm`` processes wait with a kernel already started (``python3`` unless
+    ``kernel_name`` says otherwise), so a triggered run skips the kernel start-up; a
+    warm process serves exactly one run (kernels are never reused) and is replaced
+    at once. A run that needs another kernel starts its own.
+    """
+
+    def __init__(self, warm: int = 1, kernel_name: str = "python3") -> None:
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(_PRELOAD)
         self._procs: dict[str, Any] = {}
+        self._idle: list[tuple[Any, Any]] = []  # (process, connection)
+        self.warm = max(0, warm)
+        self.kernel_name = kernel_name
+        self._owner: int | None = None
+
+    def start(self, owner_pid: int) -> None:
+        """Start the warm processes; they (and every run) die with ``owner_pid``."""
+        self._owner = owner_pid
+        self._replenish()
+
+    def _replenish(self) -> None:
+        self._idle = [(proc, conn) for proc, conn in self._idle if proc.is_alive()]
+        while len(self._idle) < self.warm:
+            parent, child = self._ctx.Pipe()
+            proc = self._ctx.Process(target=warm_worker,
+                                     args=(child, self.kernel_name, self._owner),
+                                     name="nbripple-warm-run")
+            proc.start()
+            child.close()
+            self._idle.append((proc, parent))
 
     def submit(self, job: RunJob) -> None:
-        process = self._ctx.Process(target=run_job, args=(job,), name=f"nbripple-run-{job.execution_id}")
+        wanted = job.kernel_name or self.kernel_name
+        if self._idle and wanted == self.kernel_name:
+            proc, conn = self._idle.pop(0)
+            try:
+                conn.send(job)
+                conn.close()
+                self._procs[job.execution_id] = proc
+                self._replenish()
+                return
+            except (BrokenPipeError, OSError):
+                proc.kill()
+        process = self._ctx.Process(target=run_job, args=(job,),
+                                    name=f"nbripple-run-{job.execution_id}")
         process.start()
         self._procs[job.execution_id] = process
+        self._replenish()
 
     def ended(self) -> list[str]:
         done = [eid for eid, proc in self._procs.items() if not proc.is_alive()]
@@ -91,8 +134,39 @@ class LocalExecutor:
         return stopped
 
     def shutdown(self) -> None:
+        self.warm = 0
+        for proc, conn in self._idle:
+            conn.close()  # the warm process sees EOF, shuts its kernel down and exits
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+        self._idle = []
         for proc in self._procs.values():
             proc.join(timeout=1)
+
+
+def warm_worker(conn: Any, kernel_name: str, owner_pid: int | None) -> None:
+    """Start a kernel, wait for one job, run it on that kernel, exit."""
+    _die_with(owner_pid)
+    import tempfile
+    from pathlib import Path
+
+    from jupyter_core.utils import run_sync
+
+    from .runner import _kernel_manager, _shutdown
+
+    tmp = tempfile.mkdtemp(prefix="nbripple-warm-")
+    km = _kernel_manager(kernel_name, Path(tmp))
+    run_sync(km.start_kernel)()
+    try:
+        job = conn.recv()
+    except (EOFError, OSError):
+        _shutdown(km)
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        os._exit(0)
+    run_job(job, km=km)
 
 
 def _die_with(watcher_pid: int | None) -> None:
@@ -115,7 +189,7 @@ def _cancel_on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run_job(job: RunJob) -> None:
+def run_job(job: RunJob, km: Any = None) -> None:
     """Run one job in this (child) process; the execution row records the outcome."""
     _die_with(job.watcher_pid)
     signal.signal(signal.SIGTERM, _cancel_on_sigterm)
@@ -126,7 +200,7 @@ def run_job(job: RunJob) -> None:
     ws = Workspace(job.home)
     try:
         run(job.notebook, job.parameters, kernel_name=job.kernel_name, timeout=job.timeout,
-            workspace=ws, execution_id=job.execution_id)
+            workspace=ws, execution_id=job.execution_id, km=km)
     except KeyboardInterrupt:
         _mark(ws, job.execution_id, "cancelled", "Cancelled", "the watcher stopped this run")
     except NbrippleError as exc:

@@ -246,11 +246,12 @@ def _resolve_inputs(
     return injected
 
 
-def _context_cell(execution_id: str, home: Path) -> Any:
+def _context_cell(execution_id: str, home: Path, cwd: Path) -> Any:
     # Only literals built with repr() reach the kernel: ids and paths never become code.
+    # The working directory is set here too, for kernels started before the run.
     source = (
         "import nbripple.context as _nbripple_context\n"
-        f"_nbripple_context.enter({execution_id!r}, home={str(home)!r})"
+        f"_nbripple_context.enter({execution_id!r}, home={str(home)!r}, cwd={str(cwd)!r})"
     )
     cell = nbformat.v4.new_code_cell(source)
     cell.metadata["tags"] = [CONTEXT_TAG]
@@ -318,7 +319,7 @@ def _execute(
         if not cell.get("id"):
             cell["id"] = uuid.uuid4().hex[:8]
         original_ids.append(cell["id"])
-    nb.cells.insert(0, _context_cell(execution.id, ws.home))
+    nb.cells.insert(0, _context_cell(execution.id, ws.home, prepared.cwd))
 
     status, error = "succeeded", None
     _quiet_papermill_parameter_warnings()

@@ -113,6 +113,9 @@ class Watcher:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda *_: self._stop.set())
         self.catalog.watcher_heartbeat(self.id, os.getpid(), self.host)
+        start = getattr(self.executor, "start", None)  # optional in custom executors
+        if start is not None:
+            start(os.getpid())
         log.info("watcher %s started on %s", self.id, self.ws.home)
         try:
             while not self._stop.is_set():

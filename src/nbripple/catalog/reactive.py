@@ -88,6 +88,9 @@ class ReactiveTables:
             if row is None:
                 raise KeyError(name)
             if bool(row[0]) == active:
+                if active:  # activating again clears a loop-guard stop
+                    con.execute("UPDATE plan_state SET stopped_reason = NULL WHERE name = ?",
+                                [name])
                 return False
             if active:
                 seq_row = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()

@@ -1,0 +1,210 @@
+"""Reactive latency: how fast a committed version starts the runs that depend on it.
+
+1. Detection latency: version committed -> triggered execution created, over 50
+   events, with the watcher in its own process (goal: p50 <= 250 ms; Dagster's
+   default sensor interval is 30 s). The watcher's executor records the run and
+   ends it at once, so only detection and dispatch are measured.
+2. One reactive hop end to end: commit -> the downstream trivial notebook's output
+   committed, with the real local executor, vs running that notebook with plain
+   papermill in this process (goal: ratio <= 1.3), interleaved, medians.
+
+    python benchmarks/bench_watcher.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+from nbformat.v4 import new_code_cell, new_notebook
+
+import nbripple as nr
+
+DETECT_TARGET_MS = 250.0
+HOP_TARGET = 1.3
+
+WATCHER = """
+import sys
+from datetime import UTC, datetime
+import nbripple as nr
+from nbripple.watcher import Watcher
+
+class FinishAtOnce:
+    '''Ends every run as soon as it is submitted: measures detection and dispatch only.'''
+    def __init__(self):
+        self.ws = nr.current()
+        self.done = []
+    def submit(self, job):
+        self.ws.catalog.finish_execution(job.execution_id, commit_staged=False,
+                                         status="succeeded", finished_at=datetime.now(UTC))
+        self.done.append(job.execution_id)
+    def ended(self):
+        done, self.done = self.done, []
+        return done
+    def active(self):
+        return 0
+    def cancel_all(self, grace_s=10.0):
+        return []
+    def shutdown(self):
+        pass
+
+mode = sys.argv[2]
+executor = FinishAtOnce() if mode == "detect" else None
+Watcher(sys.argv[1], executor=executor, poll_interval=0.05).run_forever()
+"""
+
+
+def trivial_notebook(path: Path) -> Path:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    params = new_code_cell("item = 'nbripple://bench_input'")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        new_code_cell("import nbripple as nr"),
+        params,
+        new_code_cell("nr.Artifact('bench_output').create_from(nr.load(item))"),
+    ]
+    nbformat.write(nb, str(path))
+    return path
+
+
+def plain_notebook(path: Path) -> Path:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    params = new_code_cell("item = 1")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, new_code_cell("result = item + 1")]
+    nbformat.write(nb, str(path))
+    return path
+
+
+def start_watcher(home: Path, mode: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-c", WATCHER, str(home), mode],
+                            stderr=subprocess.DEVNULL)
+    time.sleep(1.5)  # let it start and take its first look
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(timeout=60)
+
+
+def measure_detection(root: Path, events: int) -> list[float]:
+    home = nr.init_home(root / "detect")
+    ws = nr.use(home)
+    notebook = trivial_notebook(root / "detect_nb.ipynb")
+    source = nr.Artifact("bench_input")
+    nr.register(nr.LaunchPlan("bench_detect", notebook=notebook,
+                              trigger=nr.OnArtifact(source, inputs={"item": source}),
+                              concurrency=1000))
+    nr.activate("bench_detect")
+    ws.catalog.close()
+    proc = start_watcher(home, "detect")
+    latencies: list[float] = []
+    try:
+        for i in range(events):
+            version = source.create_from(i)
+            ws.catalog.close()  # a writer that goes idle: the file is released at once
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                runs = [e for e in ws.executions(kind="notebook", limit=5)
+                        if e.trigger_version == version.version]
+                ws.catalog.close()
+                if runs:
+                    delta = (runs[0].started_at - version.created_at).total_seconds()
+                    latencies.append(delta * 1000)
+                    break
+                time.sleep(0.01)
+            else:
+                raise RuntimeError(f"event {i} was not detected in 30 s")
+            time.sleep(random.uniform(0.1, 0.4))
+    finally:
+        stop(proc)
+    return latencies
+
+
+def measure_hop(root: Path, rounds: int) -> tuple[list[float], list[float]]:
+    home = nr.init_home(root / "hop")
+    ws = nr.use(home)
+    notebook = trivial_notebook(root / "hop_nb.ipynb")
+    plain = plain_notebook(root / "plain_nb.ipynb")
+    source = nr.Artifact("bench_input")
+    nr.register(nr.LaunchPlan("bench_hop", notebook=notebook,
+                              trigger=nr.OnArtifact(source, inputs={"item": source})))
+    nr.activate("bench_hop")
+    ws.catalog.close()
+    proc = start_watcher(home, "hop")
+    hops: list[float] = []
+    papermill_runs: list[float] = []
+    try:
+        pm.execute_notebook(str(plain), str(root / "out.ipynb"), progress_bar=False)  # warm
+        for i in range(rounds + 1):
+            version = source.create_from(i)
+            ws.catalog.close()
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                outputs = [v for v in ws.search("bench_output", latest_only=False, limit=5)
+                           if v.version == version.version]
+                ws.catalog.close()
+                if outputs:
+                    if i > 0:  # the first hop warms the forkserver
+                        hops.append((outputs[0].created_at - version.created_at).total_seconds())
+                    break
+                time.sleep(0.02)
+            else:
+                runs = [(e.id, e.status, e.error) for e in ws.executions(kind="notebook", limit=3)]
+                raise RuntimeError(f"hop {i} did not complete in 120 s; latest runs: {runs}")
+            time.sleep(0.5)
+            if i > 0:
+                start = time.perf_counter()
+                pm.execute_notebook(str(plain), str(root / "out.ipynb"),
+                                    parameters={"item": i}, progress_bar=False)
+                papermill_runs.append(time.perf_counter() - start)
+    finally:
+        stop(proc)
+    return hops, papermill_runs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smoke run (fewer events)")
+    args = parser.parse_args()
+    events = 8 if args.quick else 50
+    rounds = 2 if args.quick else 7
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        latencies = sorted(measure_detection(root, events))
+        p50 = statistics.median(latencies)
+        p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
+        verdict = "PASS" if p50 <= DETECT_TARGET_MS else "FAIL"
+        ok &= verdict == "PASS"
+        print(f"detection latency over {len(latencies)} events: p50 {p50:.0f} ms, "
+              f"p95 {p95:.0f} ms, max {latencies[-1]:.0f} ms "
+              f"(target p50 <= {DETECT_TARGET_MS:.0f} ms)  {verdict}")
+        hops, plain = measure_hop(root, rounds)
+        hop_p50, plain_p50 = statistics.median(hops), statistics.median(plain)
+        ratio = hop_p50 / plain_p50
+        verdict = "PASS" if ratio <= HOP_TARGET else "FAIL"
+        ok &= verdict == "PASS"
+        print(f"reactive hop (commit -> downstream output committed): median "
+              f"{hop_p50 * 1000:.0f} ms over {len(hops)} hops")
+        print(f"plain papermill of the same trivial notebook:            median "
+              f"{plain_p50 * 1000:.0f} ms")
+        print(f"ratio hop/papermill {ratio:.3f} (target <= {HOP_TARGET})  {verdict}")
+    return 0 if (ok or args.quick) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
