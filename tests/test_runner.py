@@ -218,3 +218,43 @@ def test_executions_listing_and_lookup(home, nbdir):
     with pytest.raises(NotFound):
         nr.execution("0000000000000000")
     json.dumps(nr.execution(ok.id).parameters)
+
+
+def test_blessed_lineage_reaches_the_blessed_version_and_nothing_unrelated(home, nbdir):
+    producer = nr.run(nbdir / "producer_three.ipynb")
+    consumer = nr.run(nbdir / "consumer.ipynb")
+    nr.Artifact("unrelated").create_from(1)
+    graph = nr.lineage("prediction@1", depth=None, direction="up")
+    assert {n.id for n in graph.nodes} == {
+        "version:prediction@1",
+        f"execution:{consumer.id}",
+        "version:blessed_model@2",
+        f"execution:{producer.id}",
+    }
+    assert {(e.source, e.target, e.kind) for e in graph.edges} == {
+        (f"execution:{consumer.id}", "version:prediction@1", "produced"),
+        ("version:blessed_model@2", f"execution:{consumer.id}", "consumed"),
+        (f"execution:{producer.id}", "version:blessed_model@2", "produced"),
+    }
+
+
+def test_lineage_cli_prints_a_tree_and_json(home, nbdir):
+    from click.testing import CliRunner
+
+    from nbripple.cli import main
+
+    nr.run(nbdir / "producer_three.ipynb")
+    consumer = nr.run(nbdir / "consumer.ipynb")
+    runner = CliRunner()
+    result = runner.invoke(main, ["lineage", "prediction@1", "--depth", "all", "--up"])
+    assert result.exit_code == 0, result.output
+    assert "blessed_model@2" in result.output and "consumer.ipynb" in result.output
+    assert "blessed_model@3" not in result.output
+    result = runner.invoke(main, ["lineage", consumer.id[:8], "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["root"] == f"execution:{consumer.id}"
+    ids = {n["data"]["id"] for n in data["elements"]["nodes"]}
+    assert {"version:blessed_model@2", "version:prediction@1"} <= ids
+    bad = runner.invoke(main, ["lineage", "prediction@1", "--depth", "0"])
+    assert bad.exit_code == 2 and "depth must be at least 1" in bad.output
