@@ -32,6 +32,9 @@ test: install lint typecheck
 bench: install
 	$(PY) benchmarks/bench_catalog.py
 	$(PY) benchmarks/bench_table.py
+	$(PY) benchmarks/bench_run.py
+	$(PY) benchmarks/bench_lineage.py
+	$(PY) benchmarks/bench_watcher.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-home
