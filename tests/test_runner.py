@@ -187,7 +187,7 @@ def test_unknown_kernel_is_a_clear_error(home, nbdir):
 
 
 def test_unknown_parameter_is_a_clear_error(home, nbdir):
-    with pytest.raises(ParametersError, match="has no parameter 'typo'.*its parameters: x"):
+    with pytest.raises(ParametersError, match=r"has no parameter 'typo'.*its parameters: x"):
         nr.run(nbdir / "trivial.ipynb", parameters={"typo": 1})
 
 

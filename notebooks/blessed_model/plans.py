@@ -1,7 +1,8 @@
 """Run ops.ipynb whenever a blessed model appears: `nbripple register plans.py`."""
 
-import nbripple as nr
 from contracts import blessed_model
+
+import nbripple as nr
 
 trigger_ops = nr.LaunchPlan(
     "trigger_ops",

@@ -86,10 +86,10 @@ if TYPE_CHECKING:
     from .cards import Card, DataCard, ModelCard, render_html
     from .config import init_home
     from .errors import NbrippleError
+    from .launchplans import LaunchPlan, OnArtifact, activate, deactivate, launch, plans, register
     from .lineage import LineageGraph
     from .model import ArtifactVersion, CardRevision, Execution
-    from .launchplans import LaunchPlan, OnArtifact, activate, deactivate, launch, plans, register
-    from .watcher import Watcher
     from .refs import Query
     from .runner import relaunch, rerun, run
+    from .watcher import Watcher
     from .workspace import Workspace, current, use

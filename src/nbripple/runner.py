@@ -20,8 +20,8 @@ import copy
 import logging
 import os
 import socket
-import threading
 import tempfile
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -158,7 +158,7 @@ def _prepare(
 ) -> _Prepared:
     label = path.name if path else "the notebook"
     try:
-        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)  # type: ignore[no-untyped-call]
     except Exception as exc:
         raise ParametersError(f"{label} is not a readable notebook: {exc}") from exc
     index = find_parameters_cell(nb)
@@ -220,6 +220,10 @@ def _resolve_inputs(
             if param.optional:
                 injected[name] = None
                 continue
+            raise InputResolutionError(
+                f"input {name!r} is required: pass a ref such as 'name@3' or a query",
+                execution_id,
+            )
         target = wanted
         if isinstance(wanted, str):
             try:
@@ -253,7 +257,7 @@ def _context_cell(execution_id: str, home: Path, cwd: Path) -> Any:
         "import nbripple.context as _nbripple_context\n"
         f"_nbripple_context.enter({execution_id!r}, home={str(home)!r}, cwd={str(cwd)!r})"
     )
-    cell = nbformat.v4.new_code_cell(source)
+    cell = nbformat.v4.new_code_cell(source)  # type: ignore[no-untyped-call]
     cell.metadata["tags"] = [CONTEXT_TAG]
     cell.metadata["jupyter"] = {"source_hidden": True}
     return cell
@@ -280,7 +284,7 @@ def _execute(
     if trigger is None:
         trigger = {"type": "notebook", "by": caller.execution_id} if caller else {"type": "user"}
     requested = {name: _requested_value(value) for name, value in given.items()}
-    details = {
+    details: dict[str, Any] = {
         "label": prepared.path.name if prepared.path else None,
         "notebook": str(prepared.path) if prepared.path else None,
         "notebook_hash": prepared.snapshot_hash,
@@ -407,17 +411,17 @@ def _kernel_manager(kernel_name: str, tmp: Path) -> Any:
     """
     from jupyter_client.manager import AsyncKernelManager
 
-    class RunKernelManager(AsyncKernelManager):  # type: ignore[misc]
-        clients: list[Any] = []
+    class RunKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.clients: list[Any] = []
 
         def client(self, **kwargs: Any) -> Any:
             kc = super().client(**kwargs)
             self.clients.append(kc)
             return kc
 
-    km = RunKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(tmp / "kernel"))
-    km.clients = []
-    return km
+    return RunKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(tmp / "kernel"))
 
 
 def _shutdown(km: Any) -> None:
@@ -451,7 +455,7 @@ def _original_index(output_path: Path, original_ids: list[str]) -> int | None:
     """Index, in the user's notebook, of the cell whose output holds the error."""
     if not output_path.exists():
         return None
-    nb = nbformat.read(str(output_path), as_version=4)
+    nb = nbformat.read(str(output_path), as_version=4)  # type: ignore[no-untyped-call]
     for cell in nb.cells:
         if cell.get("cell_type") != "code":
             continue

@@ -74,6 +74,8 @@ class Workspace:
         self._store: Store | None = None
         self._lock = threading.RLock()
         self._interactive: tuple[int, str] | None = None  # (pid, execution id)
+        # Recorded declarations, whose keys, time partitioning and kind never change.
+        self._recorded: dict[str, ArtifactDecl] = {}
 
     def __repr__(self) -> str:
         return f"Workspace(home={str(self.home)!r}, store={self.settings.resolved_store_url!r})"
@@ -93,10 +95,17 @@ class Workspace:
         return decl
 
     def check_declaration(self, decl: ArtifactDecl) -> ArtifactDecl:
-        """Compare a declaration in code with the recorded one; raise on a mismatch."""
-        recorded = self.catalog.get_artifact(decl.name)
+        """Compare a declaration in code with the recorded one; raise on a mismatch.
+
+        Only the fixed parts of the recorded declaration are compared, so it is
+        remembered once seen: a create_from need not open the catalog file before a
+        long write as well as after it (its description and latest_version may be
+        stale).
+        """
+        recorded = self._recorded.get(decl.name) or self.catalog.get_artifact(decl.name)
         if recorded is None:
             return decl
+        self._recorded[decl.name] = recorded
         if set(recorded.partition_keys) != set(decl.partition_keys):
             raise DeclarationMismatch(
                 f"{decl.name} was first declared with partition keys "
@@ -351,7 +360,8 @@ class Workspace:
         keys = list(query.partitions) or list(decl.partition_keys)
         existing = self.catalog.partition_values(query.name, keys)
         listing = "; ".join(
-            f"{key}: {', '.join(values) if values else '(none)'}" for key, values in existing.items()
+            f"{key}: {', '.join(values) if values else '(none)'}"
+            for key, values in existing.items()
         )
         wanted = ", ".join(f"{k}={v}" for k, v in query.partitions.items())
         if query.time_partition is not None:
@@ -374,8 +384,15 @@ class Workspace:
                                         version.version, parameter)
 
     def load(self, ref: RefLike, *, as_: str | None = None) -> Any:
-        """Resolve and load a value (see :meth:`load_version`)."""
-        return self.load_version(self.get(ref, record=False), as_=as_)
+        """Resolve and load a value; records the consumption as :meth:`get` does.
+
+        The consumption is recorded with the resolution, in the same catalog burst:
+        after a long read the file would have been released and opened again.
+        """
+        version = self.get(ref, record=False)
+        if version.version > 0:  # a staged output is not an input
+            self.record_consumption(version)
+        return self.load_version(version, as_=as_, record=False)
 
     def load_version(self, version: ArtifactVersion, *, as_: str | None = None,
                      record: bool = True) -> Any:
@@ -390,8 +407,11 @@ class Workspace:
         if as_ is not None and version.kind != "table":
             raise KindError(f"{label} is a {version.kind}; as_= applies to tables only")
         if version.kind == "table":
-            buffer = self.store.read_buffer(version.content_hash, label=label)
-            return codecs.decode_table(buffer, version.python_type, as_)
+            return self.store.read_verified(  # decoded while the hash is checked
+                version.content_hash,
+                lambda buffer: codecs.decode_table(buffer, version.python_type, as_),
+                label=label,
+            )
         if version.kind == "value":
             if version.inline_value is not None:
                 actual = hash_bytes(version.inline_value.encode("utf-8"))

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import duckdb
 
@@ -79,7 +79,7 @@ class EmbeddedCatalog(ReactiveTables):
     Use :meth:`for_path` to share one instance per file within a process.
     """
 
-    _instances: dict[tuple[str, float, float], EmbeddedCatalog] = {}
+    _instances: ClassVar[dict[tuple[str, float, float], EmbeddedCatalog]] = {}
     _instances_lock = threading.Lock()
 
     def __init__(
@@ -473,9 +473,7 @@ class EmbeddedCatalog(ReactiveTables):
             params.append(kind)
         condition = (" WHERE " + " AND ".join(where)) if where else ""
         if latest_only:
-            # Versions and seqs grow together (both are assigned in commit order), so
-            # an artifact's newest matching version is its largest matching seq.
-            hits = (f"SELECT max(v.seq) AS seq FROM versions v{condition} "
+            hits = (f"SELECT max_by(v.seq, v.version) AS seq FROM versions v{condition} "
                     "GROUP BY v.artifact ORDER BY seq DESC LIMIT ?")
         else:
             hits = f"SELECT v.seq FROM versions v{condition} ORDER BY v.seq DESC LIMIT ?"
@@ -491,9 +489,12 @@ class EmbeddedCatalog(ReactiveTables):
                 f"SELECT {_VERSION_ONLY_COLUMNS} FROM versions v "
                 f"WHERE v.seq IN ({', '.join(str(seq) for seq in seqs)}) ORDER BY v.seq DESC"
             ).fetchall()
+            # A range of names binds two strings; a list parameter costs more than
+            # the query itself.
+            names = {row[0] for row in rows}
             descriptions = dict(con.execute(
-                "SELECT name, description FROM artifacts WHERE name = ANY(?)",
-                [sorted({row[0] for row in rows})],
+                "SELECT name, description FROM artifacts WHERE name BETWEEN ? AND ?",
+                [min(names), max(names)],
             ).fetchall())
         return [_version((*row, descriptions.get(row[0], ""))) for row in rows]
 
@@ -502,7 +503,8 @@ class EmbeddedCatalog(ReactiveTables):
         now = utcnow()
         with self.transaction() as con:
             row = con.execute(
-                "SELECT coalesce(max(revision), 0) + 1 FROM cards WHERE artifact = ? AND version = ?",
+                "SELECT coalesce(max(revision), 0) + 1 FROM cards "
+                "WHERE artifact = ? AND version = ?",
                 [name, version],
             ).fetchone()
             revision = int(row[0]) if row else 1

@@ -149,7 +149,8 @@ _V1 = [
         trigger_version INTEGER,
         tick TIMESTAMP,
         chain_depth INTEGER NOT NULL,
-        status VARCHAR NOT NULL,              -- pending | running | succeeded | failed | skipped | cancelled
+        -- status: pending | running | succeeded | failed | skipped | cancelled
+        status VARCHAR NOT NULL,
         attempts INTEGER NOT NULL,
         recoveries INTEGER NOT NULL,
         next_attempt_at TIMESTAMP,

@@ -353,6 +353,6 @@ def fail(message: str) -> CliError:
 
 
 # Command modules register themselves on `main`; keep these imports last.
-from . import artifacts, plans, runs, lineage  # noqa: E402, F401
+from . import artifacts, lineage, plans, runs  # noqa: E402, F401
 
 __all__ = ["CliError", "CliState", "CliUsageError", "get_workspace", "main"]
