@@ -144,9 +144,11 @@ def _encode_table(value: Any, store: Store) -> Encoded:
             table = pa.Table.from_batches([value])
         else:
             table = value
-        with store.staging_file(".parquet") as tmp:
-            pq.write_table(table, tmp)
-            blob = store.put_file(tmp, move=True)
+        # Hashed as pyarrow writes it (no second pass over the file to hash it).
+        with store.blob_writer(".parquet") as out:
+            pq.write_table(table, pa.PythonFile(out, mode="w"))
+        assert out.blob is not None
+        blob = out.blob
     except (pa.ArrowException, ValueError, TypeError) as exc:
         # e.g. duplicate column names, or an object column mixing ints and strings
         raise KindError(

@@ -11,16 +11,19 @@ No path in the store is built from user input: keys are hex digests only.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import queue
 import re
 import shutil
 import tempfile
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -30,6 +33,7 @@ from .errors import IntegrityError, NotFound, StorePathError
 HASH_NAME = "sha256"
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 4 * 1024 * 1024
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,57 @@ def safe_join(root: Path, relative: str) -> Path:
     if target != root_resolved and root_resolved not in target.parents:
         raise StorePathError(f"refusing path {relative!r}: it would escape {root}")
     return target
+
+
+class BlobWriter(io.RawIOBase):
+    """A write-only file that hashes what goes through it (see Store.blob_writer).
+
+    Hashing runs in a second thread, fed in order by ``write``, so it overlaps with
+    the work of whoever produces the bytes (pyarrow encoding Parquet, for one).
+    """
+
+    def __init__(self, fh: Any) -> None:
+        super().__init__()
+        self._fh = fh
+        self._size = 0
+        self._hash = hashlib.sha256()
+        self._chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._digest, name="nbripple-hash", daemon=True)
+        self._thread.start()
+        self.blob: Blob | None = None
+        self._finished = False
+
+    def _digest(self) -> None:
+        while (chunk := self._chunks.get()) is not None:
+            self._hash.update(chunk)
+
+    def write(self, data: Any) -> int:
+        # The hashing thread reads the chunk later: keep immutable bytes as they are,
+        # copy anything a producer might reuse (a bytearray buffer, say).
+        chunk = data if isinstance(data, bytes) else bytes(memoryview(data).cast("B"))
+        self._fh.write(chunk)
+        self._chunks.put(chunk)
+        self._size += len(chunk)
+        return len(chunk)
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._size
+
+    def flush(self) -> None:
+        if not self._fh.closed:
+            self._fh.flush()
+
+    def finish(self) -> Blob:
+        """Wait for the hash of everything written; no writes after this."""
+        if not self._finished:
+            self._finished = True
+            self._chunks.put(None)
+            self._thread.join()
+            self.close()
+        return Blob(self._hash.hexdigest(), self._size)
 
 
 class Store:
@@ -120,6 +175,11 @@ class Store:
     def put_file(self, local_path: str | os.PathLike[str], *, move: bool = False) -> Blob:
         """Store a local file; with ``move=True`` the file may be moved into the store."""
         digest, size = hash_file(local_path)
+        return self._place(local_path, Blob(digest, size), move=move)
+
+    def _place(self, local_path: str | os.PathLike[str], blob: Blob, *, move: bool) -> Blob:
+        """Store a local file whose digest is known (put_file, BlobWriter)."""
+        digest, size = blob.digest, blob.size
         if self.exists(digest):
             if move:
                 os.unlink(local_path)
@@ -153,6 +213,27 @@ class Store:
         finally:
             if path.exists():
                 path.unlink()
+
+    @contextmanager
+    def blob_writer(self, suffix: str = "") -> Iterator[BlobWriter]:
+        """A file to write one new blob into, hashed as it is written.
+
+        The blob is stored when the block ends without an error (``writer.blob`` then
+        names it), so a writer such as ``pyarrow.parquet.write_table`` needs no second
+        pass over the data to hash it::
+
+            with store.blob_writer(".parquet") as out:
+                pq.write_table(table, out)
+            out.blob.digest
+        """
+        with self.staging_file(suffix) as path, open(path, "wb") as fh:
+            writer = BlobWriter(fh)
+            try:
+                yield writer
+            finally:
+                blob = writer.finish()
+            fh.close()
+            writer.blob = self._place(path, blob, move=True)
 
     def _write_local_atomic(self, path: str, write: Any) -> None:
         target = Path(path)
@@ -190,6 +271,36 @@ class Store:
             buffer = source.read_buffer()
         self._verify(digest, hashlib.sha256(memoryview(buffer)).hexdigest(), label)
         return buffer
+
+    def read_verified(self, digest: str, decode: Callable[[Any], _T], *, label: str = "") -> _T:
+        """``decode(buffer)`` of a blob, returned only once the blob's hash is verified.
+
+        For a local store the blob is memory-mapped and hashed in a second thread while
+        ``decode`` runs, so the check costs little extra time; on a mismatch the
+        decoded value is dropped and IntegrityError raised (also when ``decode`` itself
+        failed on the corrupt bytes).
+        """
+        if not self.is_local:
+            return decode(self.read(digest, label=label))
+        import pyarrow as pa
+
+        path = self.blob_path(digest)
+        if not os.path.exists(path):
+            raise NotFound(self._missing_message(digest, label))
+        with pa.memory_map(path, "r") as source:
+            buffer = source.read_buffer()
+        digests: list[str] = []
+        hasher = threading.Thread(  # hashlib releases the GIL on large buffers
+            target=lambda: digests.append(hashlib.sha256(memoryview(buffer)).hexdigest()),
+            name="nbripple-verify", daemon=True,
+        )
+        hasher.start()
+        try:
+            value = decode(buffer)
+        finally:
+            hasher.join()
+            self._verify(digest, digests[0] if digests else "", label)
+        return value
 
     def fetch_to(self, digest: str, dest: str | os.PathLike[str], *, label: str = "") -> Path:
         """Copy a blob to a local file, verifying it; the file appears only when complete."""
