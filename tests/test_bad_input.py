@@ -290,8 +290,9 @@ def test_hostile_partition_values_are_stored_as_data(home: Path, tmp_path: Path)
     assert _files_outside(tmp_path, home) == before_outside
     assert not Path("/tmp/nbripple-evil").exists()
     for path in home.rglob("*"):
-        assert path.relative_to(home).parts[0] in {"store", "cache", "catalog.duckdb",
-                                                   "catalog.duckdb.wal", "config.toml"}
+        assert path.relative_to(home).parts[0] in {
+            "store", "cache", "catalog.duckdb", "catalog.duckdb.wal", "catalog.duckdb.lock",
+            "config.toml"}
 
 
 def test_hostile_values_in_text_search_are_literal(home: Path) -> None:
