@@ -33,7 +33,10 @@ _EXPORTS: dict[str, str] = {
     "ModelCard": "cards",
     "NbrippleError": "errors",
     "Query": "refs",
+    "SearchResults": "display",
     "Workspace": "workspace",
+    "browse": "widgets.browse",
+    "card": "display",
     "card_html": "api",
     "current": "workspace",
     "execution": "api",
@@ -49,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     "run": "runner",
     "search": "api",
     "set_card": "api",
+    "show": "widgets.artifact_view",
     "use": "workspace",
     "versions": "api",
 }
@@ -69,6 +73,20 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbripple``: register the ``%nbripple`` magics (see nbripple.magics)."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext nbripple``: stop a watcher started by ``%nbripple watch start``."""
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 if TYPE_CHECKING:
     from .api import (
         card_html,
@@ -85,6 +103,7 @@ if TYPE_CHECKING:
     from .artifact import Artifact
     from .cards import Card, DataCard, ModelCard, render_html
     from .config import init_home
+    from .display import SearchResults, card
     from .errors import NbrippleError
     from .launchplans import LaunchPlan, OnArtifact, activate, deactivate, launch, plans, register
     from .lineage import LineageGraph
@@ -92,4 +111,6 @@ if TYPE_CHECKING:
     from .refs import Query
     from .runner import relaunch, rerun, run
     from .watcher import Watcher
+    from .widgets.artifact_view import show
+    from .widgets.browse import browse
     from .workspace import Workspace, current, use

@@ -8,6 +8,7 @@ from typing import Any
 
 from .artifact import make_query
 from .cards import Card, render_html
+from .display import SearchResults
 from .lineage import LineageGraph, LineageStart, build_lineage
 from .model import ArtifactVersion, CardRevision, Execution
 from .refs import Query
@@ -46,14 +47,16 @@ def search(
     kind: str | None = None,
     latest_only: bool = True,
     limit: int = 50,
-) -> list[ArtifactVersion]:
+) -> SearchResults:
     """Case-insensitive search over names, descriptions and cards, newest first.
 
     Every word of ``text`` must appear in one of them. With ``latest_only`` each
-    artifact contributes its newest version that matches the other filters.
+    artifact contributes its newest version that matches the other filters. The
+    result is a list that displays as a table in a notebook.
     """
-    return current().search(text, partitions=partitions, kind=kind,
-                            latest_only=latest_only, limit=limit)
+    found = current().search(text, partitions=partitions, kind=kind,
+                             latest_only=latest_only, limit=limit)
+    return SearchResults(found, text=text, partitions=partitions, kind=kind)
 
 
 def set_card(ref: RefLike, card: Card | str) -> CardRevision:

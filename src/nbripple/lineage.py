@@ -35,6 +35,7 @@ from .refs import NAME_RE, SCHEME, Pinned, Query
 if TYPE_CHECKING:
     import networkx as nx
 
+    from .widgets.graph import LineageGraphWidget
     from .workspace import Workspace
 
 DIRECTIONS = ("up", "down", "both")
@@ -285,6 +286,19 @@ class LineageGraph:
                 text_column = base + {"└── ": "    ", "├── ": "│   "}.get(glyph, "")
                 stack.extend(reversed(ordered(node_id, text_column, branch=False)))
         return lines
+
+    def widget(self, *, theme: str = "auto", height: str = "420px") -> LineageGraphWidget:
+        """The graph drawn in the notebook (ipycytoscape): click a node to re-centre the
+        graph on it, one hop around. ``theme``: ``"light"``, ``"dark"`` or ``"auto"``
+        (JupyterLab's current theme setting)."""
+        from .widgets.graph import LineageGraphWidget
+
+        return LineageGraphWidget(self, theme=theme, height=height)
+
+    def _repr_html_(self) -> str:
+        from .display import lineage_html
+
+        return lineage_html(self)
 
     def __repr__(self) -> str:
         depth = "all" if self.depth is None else self.depth

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .refs import SCHEME
 
 if TYPE_CHECKING:
+    from .widgets.artifact_view import ArtifactView
     from .workspace import Workspace
 
 KINDS = ("table", "file", "directory", "value", "object")
@@ -129,8 +130,24 @@ class ArtifactVersion:
         """Every revision of this version's card, oldest first."""
         return self._ws().card_history(self.ref)
 
+    def widget(self) -> ArtifactView:
+        """The artifact view (tabs Overview / Object / Card / Lineage), as ``nr.show``."""
+        from .widgets.artifact_view import ArtifactView
+
+        return ArtifactView(self)
+
     def __str__(self) -> str:
         return self.ref
+
+    def __repr__(self) -> str:
+        from .display import version_text
+
+        return version_text(self)
+
+    def _repr_html_(self) -> str:
+        from .display import version_html
+
+        return version_html(self)
 
 
 @dataclass(frozen=True)
@@ -230,6 +247,16 @@ class Execution:
     def outputs(self) -> list[ArtifactVersion]:
         """The versions this execution produced (committed), in commit order."""
         return self._ws().execution_outputs(self.id)
+
+    def __repr__(self) -> str:
+        from .display import execution_text
+
+        return execution_text(self)
+
+    def _repr_html_(self) -> str:
+        from .display import execution_html
+
+        return execution_html(self)
 
 
 @dataclass(frozen=True)
