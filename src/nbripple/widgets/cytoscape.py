@@ -112,11 +112,14 @@ class GraphCanvas:
         front end lays the new graph out again."""
         graph = self._cy.graph
         old = [*graph.nodes, *graph.edges]
-        with graph.hold_sync():
-            graph.clear()
-            graph.add_graph_from_json({"nodes": list(elements.get("nodes", [])),
-                                       "edges": list(elements.get("edges", []))},
-                                      directed=True)
+        # Clear and add in separate syncs: within one update ipycytoscape's front end
+        # adds the new elements before it removes the old ones, so a node kept across a
+        # re-centre throws "Can not create second element with ID" and the graph is
+        # left empty (tests/browser shows it).
+        graph.clear()
+        graph.add_graph_from_json({"nodes": list(elements.get("nodes", [])),
+                                   "edges": list(elements.get("edges", []))},
+                                  directed=True)
         for element in old:  # their models would otherwise live on in the front end
             element.close()
 
