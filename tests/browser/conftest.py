@@ -284,6 +284,10 @@ class BrowserLog:
                 if any(p.search(line) for p in WIDGET_ERROR_PATTERNS)
                 and not any(p.search(line) for p in HARMLESS_PATTERNS)]
 
+    def uncaught(self) -> list[str]:
+        """Page errors (uncaught exceptions and rejections) not known to be harmless."""
+        return [e for e in self.page_errors if not any(p.search(e) for p in HARMLESS_PATTERNS)]
+
     def dump(self) -> str:
         return "\n".join([*self.console, *(f"pageerror: {e}" for e in self.page_errors)])
 

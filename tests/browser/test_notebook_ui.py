@@ -42,26 +42,12 @@ version = model.create_from({"weights": sorted(readings["values"])},
 print(version.ref, run.id)
 """
 
-# Until nbripple's widgets exist: the same data shown with plain ipywidgets and
-# ipycytoscape (the shape nbripple's widgets take).
 BROWSE = """\
-import html
-import ipywidgets as W
-
-rows = "".join(f"<tr><td>{html.escape(v.name)}</td><td>{v.version}</td>"
-               f"<td>{html.escape(str(v.partitions))}</td></tr>" for v in nr.search())
-W.VBox([W.Text(placeholder="search"), W.HTML(f"<table>{rows}</table>")])
+nr.browse()
 """
 
 LINEAGE = """\
-import ipycytoscape
-
-g = ipycytoscape.CytoscapeWidget()
-g.graph.add_graph_from_json(nr.lineage("blessed_model@1", depth=None).to_dict(),
-                            directed=True)
-g.set_layout(name="dagre", rankDir="LR")
-g.clicks = []
-g.on("node", "click", lambda node: g.clicks.append(node["data"]["id"]))
+g = nr.lineage("blessed_model@1", depth=None).widget()
 g
 """
 
@@ -121,50 +107,68 @@ def _wait_for_still_layout(graph: Any, timeout: float = 20.0) -> dict[str, Any]:
     raise AssertionError(f"the graph's layout did not settle: {previous}")
 
 
+def _poll(read: Any, done: Any, timeout: float = 15.0) -> Any:
+    """``read()`` until ``done(value)`` or the timeout; the last value either way."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        value = read()
+    return value
+
+
 def test_browse_and_lineage_widgets_in_jupyterlab(lab: Lab) -> None:
     lab.write_notebook("producer.ipynb", [PRODUCER])
     lab.write_notebook("widgets.ipynb", [POPULATE, BROWSE, LINEAGE])
     lab.open_notebook("widgets.ipynb")
     lab.run_all_cells()
 
-    # The search widget lists every artifact in its results table.
-    results = _cell_output(lab, 1)
+    # The search widget lists every artifact in its results table (one row each).
+    browser = _cell_output(lab, 1).locator(".nbripple-browser")
+    expect(browser).to_be_visible()
+    rows = browser.locator(".nbripple-results option")
+    expect(rows).to_have_count(len(ARTIFACTS))
     for name in ARTIFACTS:
-        expect(results.locator("tr", has_text=name).first).to_be_visible()
+        expect(rows.filter(has_text=name)).to_have_count(1)
+    expect(browser).to_contain_text("2 versions")
 
-    # The lineage graph is drawn on a canvas of non-zero size, with painted pixels.
-    graph = _cell_output(lab, 2).locator(".custom-widget").first
+    # The lineage graph is drawn on a canvas of non-zero size, with painted pixels,
+    # and shows the nodes the kernel's widget holds.
+    graph = _cell_output(lab, 2).locator(".nbripple-lineage-widget .custom-widget")
+    expect(graph).to_have_count(1)
     graph.scroll_into_view_if_needed()
     expect(graph.locator("canvas").first).to_be_attached()
     state = _wait_for_still_layout(graph)
-    expected_nodes = set(lab.kernel_json('[n.data["id"] for n in g.graph.nodes]'))
-    assert {n["id"] for n in state["nodes"]} == expected_nodes
+    drawn = lab.kernel_json("g.node_ids")
+    assert len(drawn) == 4, drawn  # producer run -> raw_readings@1 -> interactive -> model
+    assert {n["id"] for n in state["nodes"]} == set(drawn)
     assert any(c["width"] > 0 and c["height"] > 0 and c["cssWidth"] > 0
                and c["cssHeight"] > 0 for c in state["canvases"]), state["canvases"]
     assert any(c["painted"] > 0 for c in state["canvases"]), state["canvases"]
+    assert lab.kernel_json("g.centre") == "version:blessed_model@1"
 
-    # A mouse click on a node reaches the kernel's click callback.
-    target = next(n for n in sorted(expected_nodes) if n.startswith("version:raw_readings"))
+    # A mouse click on a node reaches the kernel, which re-centres the graph on it;
+    # the browser then draws the new graph (one hop around raw_readings@1).
+    target = "version:raw_readings@1"
     point = graph.evaluate(_NODE_POINT_JS, target)
     assert point["inside"], f"node {target} is not visible on the page: {point}"
     lab.page.mouse.click(point["x"], point["y"])
+    seen = _poll(lambda: lab.kernel_json("{'clicks': g.clicks, 'centre': g.centre}"),
+                 lambda v: v["clicks"])
+    assert seen == {"clicks": [target], "centre": target}, seen
+    recentred = lab.kernel_json("g.node_ids")
+    assert target in recentred and len(recentred) == 3, recentred
+    redrawn = _poll(lambda: sorted(n["id"] for n in graph.evaluate(_CY_STATE_JS)["nodes"]),
+                    lambda ids: ids == sorted(recentred))
+    assert redrawn == sorted(recentred), "the browser did not redraw the re-centred graph"
 
-    deadline = time.monotonic() + 15
-    clicks: list[str] = []
-    while time.monotonic() < deadline:
-        clicks = lab.kernel_json("g.clicks")
-        if clicks:
-            break
-        time.sleep(0.3)
-    assert clicks == [target], f"the kernel saw clicks {clicks}, expected [{target!r}]"
-
-    # No widget failed to load or render.
+    # No widget failed to load or render, and nothing threw in the page.
     assert not lab.log.widget_errors(), "\n".join(lab.log.widget_errors())
+    assert not lab.log.uncaught(), "\n".join(lab.log.uncaught())
     expect(lab.page.locator(ERROR_WIDGET)).to_have_count(0)
     page_text = lab.page.locator(".jp-Notebook").inner_text()
     assert "Error displaying widget" not in page_text
     assert "Failed to load model class" not in page_text
-
 
 
 BROKEN_WIDGET = """\
