@@ -85,6 +85,7 @@ class Browser(widgets.VBox):
         self.rows: list[ArtifactVersion] = []
         self.view: ArtifactView | None = None
         self._producers: dict[str, str] = {}
+        self._updating = False
         self.query = widgets.Text(value=text, placeholder="words in names, descriptions, cards",
                                   description="search", continuous_update=True)
         self.partitions = widgets.Text(value=partitions, placeholder="key=value, …",
@@ -141,7 +142,7 @@ class Browser(widgets.VBox):
 
     def _row_selected(self, change: dict[str, Any]) -> None:
         ref = change["new"]
-        if not ref or (self.view is not None and self.view.version.ref == ref):
+        if self._updating or not ref or (self.view is not None and self.view.version.ref == ref):
             return
         version = next(v for v in self.rows if v.ref == ref)
         old, self.view = self.view, ArtifactView(version)
@@ -161,11 +162,18 @@ class Browser(widgets.VBox):
                                  f"{html.escape(str(exc))}</span>")
             return self.rows
         self.rows = found
-        selected = self.results.value
-        refs = [v.ref for v in found]
-        with self.results.hold_trait_notifications():
+        # The open view's row stays selected whenever it is listed. A Select whose
+        # options change selects their first one: clear the selection first, and keep
+        # these changes from opening views.
+        selected = self.view.version.ref if self.view is not None else None
+        self._updating = True
+        try:
+            self.results.index = None
             self.results.options = [(self._label(v), v.ref) for v in found]
-            self.results.value = selected if selected in refs else None
+            if selected is not None and selected in {v.ref for v in found}:
+                self.results.value = selected
+        finally:
+            self._updating = False
         count = f"{len(found)} version{'' if len(found) == 1 else 's'}"
         more = f" (the first {self.limit})" if len(found) >= self.limit else ""
         self.status.value = f"<small>{count}{more}; select one to open it</small>" if found \

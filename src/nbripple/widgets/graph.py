@@ -64,7 +64,7 @@ DEFAULT_VARIABLES = {
 """The theme variables' values in JupyterLab 4's light and dark themes, used when the
 installed theme's CSS cannot be read."""
 
-_VARIABLE_RE = re.compile(r"(--jp-[a-z0-9-]+)\s*:\s*([^;}]+)")
+_VARIABLE_RE = re.compile(r"(--[a-z0-9-]+)\s*:\s*([^;}]+)")
 _VAR_REF_RE = re.compile(r"var\(\s*(--[a-z0-9-]+)\s*(?:,\s*([^)]+))?\)")
 _COLOUR_RE = re.compile(r"#[0-9a-fA-F]{3,8}|rgba?\([0-9.,\s]+\)|[a-z]+")
 _THEME_SETTING_RE = re.compile(r'"theme"\s*:\s*"([^"]+)"')
