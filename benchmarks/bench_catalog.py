@@ -109,7 +109,8 @@ def populate(ws: nr.Workspace, n_versions: int) -> None:
                         || E'%.\\n\\nTrained on region '
                         || ({REGIONS!r})[s.r_idx + 1] || '.'
                    END,
-                   TIMESTAMP '2024-01-01' + to_seconds(s.seq)
+                   TIMESTAMP '2024-01-01' + to_seconds(s.seq),
+                   CASE WHEN s.has_card THEN 1 ELSE 0 END
             FROM bench_src s JOIN bench_names n ON n.idx = s.a_idx
             """,
             [execution_id],

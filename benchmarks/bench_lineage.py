@@ -76,7 +76,7 @@ def populate(ws: nr.Workspace, hops: int, background: int) -> None:
             INSERT INTO versions
             SELECT artifact, number, seq, '{}', NULL, 'value', 'int', sha256(value),
                    strlen(value), NULL, value, NULL, NULL, '{}', execution_id, NULL, NULL,
-                   TIMESTAMP '2024-01-01' + to_seconds(seq)
+                   TIMESTAMP '2024-01-01' + to_seconds(seq), 0
             FROM (SELECT 'chain' AS artifact, i AS number, i + 1 AS seq,
                          CAST(i AS VARCHAR) AS value,
                          CASE WHEN i = 0 THEN 'source' ELSE 'step' || i END AS execution_id

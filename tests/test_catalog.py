@@ -187,7 +187,10 @@ def test_search_is_case_insensitive_over_name_description_and_card(populated: No
     assert refs(nr.search("BLESSED_model")) == ["blessed_model@3"]
     assert refs(nr.search("churn")) == ["blessed_model@3"]  # description
     assert refs(nr.search("sales PER store")) == ["etl.daily_sales@1"]  # every word
-    assert refs(nr.search("q2")) == ["blessed_model@2"]  # card, newest matching version
+    # latest_only: the text is matched against each artifact's newest version's card
+    assert refs(nr.search("q2")) == []
+    assert refs(nr.search("q2", latest_only=False)) == ["blessed_model@2"]
+    assert refs(nr.search("q2", partitions={"blessed": "true"})) == ["blessed_model@2"]
     assert refs(nr.search("experimental")) == ["blessed_model@3"]
     assert refs(nr.search("model trained", latest_only=False)) == [
         "blessed_model@2", "blessed_model@1"]
@@ -197,6 +200,12 @@ def test_search_is_case_insensitive_over_name_description_and_card(populated: No
 def test_search_filters_by_partitions_and_kind(populated: None) -> None:
     assert refs(nr.search(partitions={"blessed": "true"})) == ["prediction@1", "blessed_model@2"]
     assert refs(nr.search("model", partitions={"blessed": "true"})) == ["blessed_model@2"]
+    # two structural filters take the general path, with the same meaning
+    assert refs(nr.search("model", partitions={"blessed": "true"}, kind="value")) == [
+        "blessed_model@2"]
+    assert refs(nr.search("q1", partitions={"blessed": "false"}, kind="value")) == []
+    assert refs(nr.search("q1", partitions={"blessed": "false"}, kind="value",
+                          latest_only=False)) == ["blessed_model@1"]
     assert nr.search(partitions={"blessed": True}) == []  # str(True) is "True", not "true"
     assert refs(nr.search(kind="table")) == ["etl.daily_sales@1"]
     assert refs(nr.search(kind="value", latest_only=False)) == [
@@ -318,3 +327,28 @@ def test_a_commit_failing_midway_is_rolled_back_and_leaves_no_gap(
         assert con.execute("SELECT count(*) FROM cards").fetchone() == (0,)
     assert art.create_from("two again").ref == "atomic@2"
     assert [e.seq for e in nr.current().catalog.events_after(0)] == [1, 2]
+
+
+def test_heads_migration_rebuilds_latest_search_from_existing_versions(populated: None) -> None:
+    ws = nr.current()
+    catalog = ws.catalog
+    before = {
+        "all": refs(nr.search()),
+        "blessed": refs(nr.search(partitions={"blessed": "true"})),
+        "value": refs(nr.search(kind="value")),
+        "text": refs(nr.search("model")),
+    }
+    with catalog.connection() as con:  # type: ignore[attr-defined]
+        con.execute("DROP TABLE heads")
+        con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    catalog.close()
+    EmbeddedCatalog._instances.clear()
+    nr.use(ws.home)
+    after = {
+        "all": refs(nr.search()),
+        "blessed": refs(nr.search(partitions={"blessed": "true"})),
+        "value": refs(nr.search(kind="value")),
+        "text": refs(nr.search("model")),
+    }
+    assert after == before
+    assert nr.current().catalog.schema_version() == SCHEMA_VERSION  # type: ignore[attr-defined]

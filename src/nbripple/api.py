@@ -51,7 +51,8 @@ def search(
     """Case-insensitive search over names, descriptions and cards, newest first.
 
     Every word of ``text`` must appear in one of them. With ``latest_only`` each
-    artifact contributes its newest version that matches the other filters. The
+    artifact contributes its newest version that matches ``partitions`` and
+    ``kind``, if that version matches the text. The
     result is a list that displays as a table in a notebook.
     """
     found = current().search(text, partitions=partitions, kind=kind,

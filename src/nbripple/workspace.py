@@ -494,7 +494,13 @@ class Workspace:
         latest_only: bool = True,
         limit: int = 50,
     ) -> list[ArtifactVersion]:
-        """Versions whose name, description or card contain every word of ``text``."""
+        """Versions whose artifact name or description, or card, contain every word of
+        ``text`` (case-insensitive), newest first.
+
+        With ``latest_only`` each artifact contributes its newest version that matches
+        ``partitions`` and ``kind``, if that version matches the text; with
+        ``latest_only=False`` every matching version counts.
+        """
         if kind is not None and kind not in KINDS:
             raise KindError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
         if limit < 1:

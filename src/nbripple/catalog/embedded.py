@@ -16,6 +16,7 @@ import random
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
@@ -51,6 +52,7 @@ _VERSION_ONLY_COLUMNS = _VERSION_COLUMNS.rsplit(",", 1)[0]
 _EXECUTION_FIELDS = [f.name for f in fields(Execution) if not f.name.startswith("_")]
 _EXECUTION_JSON = {"parameters", "requested", "error", "trigger"}
 _LOCK_PID_RE = re.compile(r"PID (\d+)")
+ROW_CACHE_SIZE = 20_000  # version rows kept in memory for search results
 
 
 def utcnow() -> datetime:
@@ -94,6 +96,7 @@ class EmbeddedCatalog(ReactiveTables):
         self._con: duckdb.DuckDBPyConnection | None = None
         self._depth = 0
         self._in_transaction = False
+        self._row_cache: OrderedDict[tuple[int, int], Any] = OrderedDict()
         self._last_used = 0.0
         self._migrated = False
         self._releaser: threading.Thread | None = None
@@ -231,6 +234,12 @@ class EmbeddedCatalog(ReactiveTables):
                 self._con = None
                 filelock.release(self._lock_path)
 
+    def _cache_row(self, key: tuple[int, int], row: Any) -> None:
+        self._row_cache[key] = row
+        self._row_cache.move_to_end(key)
+        while len(self._row_cache) > ROW_CACHE_SIZE:
+            self._row_cache.popitem(last=False)
+
     def close(self) -> None:
         """Release the file now (it is reopened on the next operation)."""
         with self._lock:
@@ -346,7 +355,7 @@ class EmbeddedCatalog(ReactiveTables):
                 seq = int(seq_row[0])
                 con.execute(
                     "INSERT INTO versions VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         item.artifact.name, number, seq,
                         json.dumps(item.partitions, sort_keys=True),
@@ -355,7 +364,17 @@ class EmbeddedCatalog(ReactiveTables):
                         json.dumps(item.schema) if item.schema is not None else None,
                         item.num_rows, json.dumps(item.meta), execution_id,
                         item.card_type if item.card is not None else None, item.card, now,
+                        1 if item.card is not None else 0,
                     ],
+                )
+                facets = ["*", f"kind={item.kind}",
+                          *(f"p:{key}={value}" for key, value in sorted(item.partitions.items()))]
+                con.executemany(
+                    "INSERT INTO heads VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (artifact, facet) "
+                    "DO UPDATE SET seq = EXCLUDED.seq, version = EXCLUDED.version, "
+                    "card_revision = EXCLUDED.card_revision, card = EXCLUDED.card",
+                    [[item.artifact.name, facet, seq, number,
+                      1 if item.card is not None else 0, item.card] for facet in facets],
                 )
                 if item.card is not None:
                     con.execute(
@@ -451,17 +470,27 @@ class EmbeddedCatalog(ReactiveTables):
         latest_only: bool,
         limit: int,
     ) -> list[ArtifactVersion]:
-        # Two steps: the seqs of the hits from a scan of a few narrow columns, then
-        # only those rows in full. Reading every column of every candidate version
-        # (what a single query does) costs more as the catalog grows.
-        where: list[str] = []
-        params: list[Any] = []
+        """Versions matching every term (in the artifact's name or description, or the
+        version's card) and the partition and kind filters, newest first.
+
+        With ``latest_only``, each artifact contributes its newest version that
+        matches the partition and kind filters, if that version matches the terms.
+        Two steps: the seqs of the hits from narrow columns, then only those rows
+        (from memory when already read)."""
+        facets = [f"kind={kind}"] if kind is not None else []
+        facets += [f"p:{key}={value}" for key, value in partitions.items()]
+        if latest_only and len(facets) <= 1:
+            return self._search_heads(terms, facets[0] if facets else "*", limit)
+        text: list[str] = []
+        text_params: list[Any] = []
         for term in terms:
-            where.append(
+            text.append(
                 "(v.artifact IN (SELECT name FROM artifacts WHERE contains(lower(name), ?) "
                 "OR contains(lower(description), ?)) OR contains(lower(v.card), ?))"
             )
-            params.extend([term.lower()] * 3)
+            text_params.extend([term.lower()] * 3)
+        where: list[str] = []
+        params: list[Any] = []
         for key, value in partitions.items():
             # The substring test is a cheap prefilter: in the canonical JSON that
             # commit() writes (json.dumps, sorted keys) a key/value pair is spelled
@@ -471,24 +500,58 @@ class EmbeddedCatalog(ReactiveTables):
         if kind is not None:
             where.append("v.kind = ?")
             params.append(kind)
-        condition = (" WHERE " + " AND ".join(where)) if where else ""
         if latest_only:
-            hits = (f"SELECT max_by(v.seq, v.version) AS seq FROM versions v{condition} "
-                    "GROUP BY v.artifact ORDER BY seq DESC LIMIT ?")
+            structural = (" WHERE " + " AND ".join(where)) if where else ""
+            matching = (" WHERE " + " AND ".join(text)) if text else ""
+            hits = (f"WITH newest AS (SELECT max_by(v.seq, v.version) AS seq FROM versions v"
+                    f"{structural} GROUP BY v.artifact) "
+                    f"SELECT v.seq, v.card_revision FROM versions v SEMI JOIN newest "
+                    f"ON v.seq = newest.seq{matching} ORDER BY v.seq DESC LIMIT ?")
+            params = [*params, *text_params, limit]
         else:
-            hits = f"SELECT v.seq FROM versions v{condition} ORDER BY v.seq DESC LIMIT ?"
+            condition = " WHERE " + " AND ".join(where + text) if where + text else ""
+            hits = (f"SELECT v.seq, v.card_revision FROM versions v{condition} "
+                    "ORDER BY v.seq DESC LIMIT ?")
+            params = [*params, *text_params, limit]
+        return self._rows_for_hits(hits, params)
+
+    def _search_heads(self, terms: list[str], facet: str, limit: int) -> list[ArtifactVersion]:
+        """Latest-only search with at most one structural filter: read the heads table
+        (one row per artifact and facet), whose size does not grow with versions."""
+        where = ["h.facet = ?"]
+        params: list[Any] = [facet]
+        for term in terms:
+            where.append(
+                "(h.artifact IN (SELECT name FROM artifacts WHERE contains(lower(name), ?) "
+                "OR contains(lower(description), ?)) OR contains(lower(h.card), ?))"
+            )
+            params.extend([term.lower()] * 3)
+        hits = (f"SELECT h.seq, h.card_revision FROM heads h WHERE {' AND '.join(where)} "
+                "ORDER BY h.seq DESC LIMIT ?")
         params.append(limit)
+        return self._rows_for_hits(hits, params)
+
+    def _rows_for_hits(self, hits: str, params: list[Any]) -> list[ArtifactVersion]:
+        """Run a query of (seq, card_revision) hits and return those versions in order."""
         with self.connection() as con:
-            seqs = [int(row[0]) for row in con.execute(hits, params).fetchall()]
-            if not seqs:
+            keys = [(int(row[0]), int(row[1])) for row in con.execute(hits, params).fetchall()]
+            if not keys:
                 return []
-            # The seqs are integers from the catalog itself. Joining artifacts here
-            # would stop DuckDB from filtering the scan by seq, so the descriptions
-            # come from a second, small query.
-            rows = con.execute(
-                f"SELECT {_VERSION_ONLY_COLUMNS} FROM versions v "
-                f"WHERE v.seq IN ({', '.join(str(seq) for seq in seqs)}) ORDER BY v.seq DESC"
-            ).fetchall()
+            # Version rows never change except their card, which bumps card_revision:
+            # (seq, card_revision) names one immutable row, so rows already read are
+            # served from memory and only the others are read (by seq).
+            missing = [seq for seq, rev in keys if (seq, rev) not in self._row_cache]
+            if missing:
+                # The seqs are integers from the catalog itself. Joining artifacts here
+                # would stop DuckDB from filtering the scan by seq, so the descriptions
+                # come from a second, small query.
+                fetched = con.execute(
+                    f"SELECT {_VERSION_ONLY_COLUMNS}, v.card_revision FROM versions v "
+                    f"WHERE v.seq IN ({', '.join(str(seq) for seq in missing)})"
+                ).fetchall()
+                for row in fetched:
+                    self._cache_row((int(row[15]), int(row[-1])), row[:-1])
+            rows = [self._row_cache[key] for key in keys if key in self._row_cache]
             # A range of names binds two strings; a list parameter costs more than
             # the query itself.
             names = {row[0] for row in rows}
@@ -511,8 +574,13 @@ class EmbeddedCatalog(ReactiveTables):
             con.execute("INSERT INTO cards VALUES (?, ?, ?, ?, ?, ?)",
                         [name, version, revision, card_type, markdown, now])
             con.execute(
-                "UPDATE versions SET card = ?, card_type = ? WHERE artifact = ? AND version = ?",
-                [markdown, card_type, name, version],
+                "UPDATE versions SET card = ?, card_type = ?, card_revision = ? "
+                "WHERE artifact = ? AND version = ?",
+                [markdown, card_type, revision, name, version],
+            )
+            con.execute(
+                "UPDATE heads SET card = ?, card_revision = ? WHERE artifact = ? AND version = ?",
+                [markdown, revision, name, version],
             )
         return CardRevision(name, version, revision, card_type, markdown, _aware(now) or now)
 

@@ -48,6 +48,7 @@ _V1 = [
         card_type VARCHAR,                    -- current card (history in cards)
         card VARCHAR,
         created_at TIMESTAMP NOT NULL,
+        card_revision INTEGER NOT NULL,       -- bumped by every card change
         PRIMARY KEY (artifact, version)
     )
     """,
@@ -181,5 +182,37 @@ _V2 = [
     "CREATE INDEX IF NOT EXISTS versions_seq ON versions (seq)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+# heads: the newest version of each artifact per facet — '*' (any), 'kind=<kind>' and
+# 'p:<key>=<value>' for each partition value — with its card, so that searches of the
+# latest versions read a table whose size does not grow with the number of versions.
+_V3 = [
+    """
+    CREATE TABLE heads (
+        artifact VARCHAR NOT NULL,
+        facet VARCHAR NOT NULL,
+        seq BIGINT NOT NULL,
+        version INTEGER NOT NULL,
+        card_revision INTEGER NOT NULL,
+        card VARCHAR,
+        PRIMARY KEY (artifact, facet)
+    )
+    """,
+    """
+    INSERT INTO heads
+    SELECT f.artifact, f.facet, v.seq, v.version, v.card_revision, v.card
+    FROM (
+        SELECT artifact, facet, max(seq) AS seq FROM (
+            SELECT artifact, '*' AS facet, seq FROM versions
+            UNION ALL
+            SELECT artifact, 'kind=' || kind, seq FROM versions
+            UNION ALL
+            SELECT v.artifact, 'p:' || j.key || '=' || json_extract_string(v.partitions, j.fullkey),
+                   v.seq
+            FROM versions v, json_each(v.partitions) j
+        ) GROUP BY artifact, facet
+    ) f JOIN versions v ON v.seq = f.seq
+    """,
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
 SCHEMA_VERSION = len(MIGRATIONS)
