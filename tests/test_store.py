@@ -3,15 +3,15 @@ path checks that keep every write inside the store (or cache) root."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
 from pathlib import Path
 
+import blake3
 import pytest
 
 from nbripple.errors import IntegrityError, NotFound, StorePathError
-from nbripple.store import Store, check_digest, hash_file, safe_join
+from nbripple.store import Store, check_digest, hash_bytes, hash_file, safe_join
 
 
 @pytest.fixture
@@ -23,11 +23,11 @@ def files_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
 
-def test_blob_lives_at_its_sha256_under_a_two_character_fan_out(
+def test_blob_lives_at_its_blake3_hash_under_a_two_character_fan_out(
     store: Store, tmp_path: Path
 ) -> None:
     blob = store.put_bytes(b"hello")
-    digest = hashlib.sha256(b"hello").hexdigest()
+    digest = blake3.blake3(b"hello").hexdigest()
     assert (blob.digest, blob.size) == (digest, 5)
     path = tmp_path / "store" / "blobs" / digest[:2] / digest
     assert store.blob_path(digest) == str(path)
@@ -83,7 +83,7 @@ def test_fetch_to_verifies_and_leaves_nothing_on_mismatch(store: Store, tmp_path
 
 
 def test_missing_blob_is_not_found(store: Store, tmp_path: Path) -> None:
-    digest = hashlib.sha256(b"never stored").hexdigest()
+    digest = blake3.blake3(b"never stored").hexdigest()
     assert not store.exists(digest)
     with pytest.raises(NotFound, match=f"{digest} of a@1 is missing"):
         store.read(digest, label="a@1")
@@ -102,11 +102,16 @@ def test_iter_digests_and_delete(store: Store) -> None:
     assert set(store.iter_digests()) == digests - {victim}
 
 
-def test_hash_file_reads_large_files_in_chunks(tmp_path: Path) -> None:
-    data = os.urandom(9 * 1024 * 1024 + 17)
-    path = tmp_path / "big"
-    path.write_bytes(data)
-    assert hash_file(path) == (hashlib.sha256(data).hexdigest(), len(data))
+def test_hash_file_and_hash_bytes_agree_with_blake3_for_small_large_and_empty(
+    tmp_path: Path,
+) -> None:
+    for size in (0, 17, 9 * 1024 * 1024 + 17):  # the large one is hashed on every core
+        data = os.urandom(size)
+        path = tmp_path / f"data{size}"
+        path.write_bytes(data)
+        expected = blake3.blake3(data).hexdigest()
+        assert hash_file(path) == (expected, size)
+        assert hash_bytes(data) == expected
 
 
 @pytest.mark.parametrize(

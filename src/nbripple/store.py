@@ -1,7 +1,9 @@
 """A content-addressed blob store on any fsspec filesystem.
 
-Blobs live at ``<root>/blobs/<hash[:2]>/<hash>`` where ``hash`` is the SHA-256 of
-the content, so identical content is stored once. A blob is written completely
+Blobs live at ``<root>/blobs/<hash[:2]>/<hash>`` where ``hash`` is the BLAKE3 hash
+(256 bits, hex) of the content, so identical content is stored once. BLAKE3 is a
+cryptographic hash that uses every core: verifying a blob on each read and hashing a
+new one costs a fraction of writing or decoding it. A blob is written completely
 before any catalog row points to it, and every read is verified against its hash:
 a mismatch raises :class:`~nbripple.errors.IntegrityError`, never wrong data.
 
@@ -10,10 +12,7 @@ No path in the store is built from user input: keys are hex digests only.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
-import queue
 import re
 import shutil
 import tempfile
@@ -25,12 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import blake3
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from .errors import IntegrityError, NotFound, StorePathError
 
-HASH_NAME = "sha256"
+HASH_NAME = "blake3"
+_PARALLEL_FROM = 1 << 20  # bytes: below this one thread hashes faster
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 4 * 1024 * 1024
 _T = TypeVar("_T")
@@ -44,15 +45,27 @@ class Blob:
     size: int
 
 
-def hash_bytes(data: bytes | bytearray | memoryview) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _hasher(size: int) -> Any:
+    threads = blake3.blake3.AUTO if size >= _PARALLEL_FROM else 1
+    return blake3.blake3(max_threads=threads)
+
+
+def hash_bytes(data: bytes | bytearray | memoryview | Any) -> str:
+    """The content hash (BLAKE3, hex) of bytes or any buffer."""
+    view = memoryview(data)
+    hasher = _hasher(view.nbytes)
+    hasher.update(view)
+    digest: str = hasher.hexdigest()
+    return digest
 
 
 def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
-    """SHA-256 and size of a local file, read in chunks."""
-    with open(path, "rb") as fh:
-        digest = hashlib.file_digest(fh, HASH_NAME).hexdigest()
-        size = fh.tell()
+    """The content hash (BLAKE3, hex) and size of a local file (memory-mapped)."""
+    size = os.path.getsize(path)
+    hasher = _hasher(size)
+    if size:
+        hasher.update_mmap(os.fspath(path))
+    digest: str = hasher.hexdigest()
     return digest, size
 
 
@@ -74,57 +87,6 @@ def safe_join(root: Path, relative: str) -> Path:
     if target != root_resolved and root_resolved not in target.parents:
         raise StorePathError(f"refusing path {relative!r}: it would escape {root}")
     return target
-
-
-class BlobWriter(io.RawIOBase):
-    """A write-only file that hashes what goes through it (see Store.blob_writer).
-
-    Hashing runs in a second thread, fed in order by ``write``, so it overlaps with
-    the work of whoever produces the bytes (pyarrow encoding Parquet, for one).
-    """
-
-    def __init__(self, fh: Any) -> None:
-        super().__init__()
-        self._fh = fh
-        self._size = 0
-        self._hash = hashlib.sha256()
-        self._chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._digest, name="nbripple-hash", daemon=True)
-        self._thread.start()
-        self.blob: Blob | None = None
-        self._finished = False
-
-    def _digest(self) -> None:
-        while (chunk := self._chunks.get()) is not None:
-            self._hash.update(chunk)
-
-    def write(self, data: Any) -> int:
-        # The hashing thread reads the chunk later: keep immutable bytes as they are,
-        # copy anything a producer might reuse (a bytearray buffer, say).
-        chunk = data if isinstance(data, bytes) else bytes(memoryview(data).cast("B"))
-        self._fh.write(chunk)
-        self._chunks.put(chunk)
-        self._size += len(chunk)
-        return len(chunk)
-
-    def writable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._size
-
-    def flush(self) -> None:
-        if not self._fh.closed:
-            self._fh.flush()
-
-    def finish(self) -> Blob:
-        """Wait for the hash of everything written; no writes after this."""
-        if not self._finished:
-            self._finished = True
-            self._chunks.put(None)
-            self._thread.join()
-            self.close()
-        return Blob(self._hash.hexdigest(), self._size)
 
 
 class Store:
@@ -178,7 +140,7 @@ class Store:
         return self._place(local_path, Blob(digest, size), move=move)
 
     def _place(self, local_path: str | os.PathLike[str], blob: Blob, *, move: bool) -> Blob:
-        """Store a local file whose digest is known (put_file, BlobWriter)."""
+        """Store a local file whose digest is known."""
         digest, size = blob.digest, blob.size
         if self.exists(digest):
             if move:
@@ -214,27 +176,6 @@ class Store:
             if path.exists():
                 path.unlink()
 
-    @contextmanager
-    def blob_writer(self, suffix: str = "") -> Iterator[BlobWriter]:
-        """A file to write one new blob into, hashed as it is written.
-
-        The blob is stored when the block ends without an error (``writer.blob`` then
-        names it), so a writer such as ``pyarrow.parquet.write_table`` needs no second
-        pass over the data to hash it::
-
-            with store.blob_writer(".parquet") as out:
-                pq.write_table(table, out)
-            out.blob.digest
-        """
-        with self.staging_file(suffix) as path, open(path, "wb") as fh:
-            writer = BlobWriter(fh)
-            try:
-                yield writer
-            finally:
-                blob = writer.finish()
-            fh.close()
-            writer.blob = self._place(path, blob, move=True)
-
     def _write_local_atomic(self, path: str, write: Any) -> None:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -269,7 +210,7 @@ class Store:
             raise NotFound(self._missing_message(digest, label))
         with pa.memory_map(path, "r") as source:
             buffer = source.read_buffer()
-        self._verify(digest, hashlib.sha256(memoryview(buffer)).hexdigest(), label)
+        self._verify(digest, hash_bytes(buffer), label)
         return buffer
 
     def read_verified(self, digest: str, decode: Callable[[Any], _T], *, label: str = "") -> _T:
@@ -290,8 +231,8 @@ class Store:
         with pa.memory_map(path, "r") as source:
             buffer = source.read_buffer()
         digests: list[str] = []
-        hasher = threading.Thread(  # hashlib releases the GIL on large buffers
-            target=lambda: digests.append(hashlib.sha256(memoryview(buffer)).hexdigest()),
+        hasher = threading.Thread(  # blake3 releases the GIL on large buffers
+            target=lambda: digests.append(hash_bytes(buffer)),
             name="nbripple-verify", daemon=True,
         )
         hasher.start()

@@ -15,7 +15,7 @@ import socket
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -152,12 +152,37 @@ class Workspace:
         card_obj = as_card(card)
         recorded = self.check_declaration(decl)  # also when the kind is pinned in code
         pinned = decl.kind or recorded.kind
+        release = self._warm_catalog_for(value, pinned)
         try:
-            encoded = codecs.encode(value, self.store, pinned)
-        except KindError as exc:
-            if pinned is None:
-                raise
-            raise KindError(f"{decl.name} is declared kind={pinned!r}: {exc}") from exc
+            try:
+                encoded = codecs.encode(value, self.store, pinned)
+            except KindError as exc:
+                if pinned is None:
+                    raise
+                raise KindError(f"{decl.name} is declared kind={pinned!r}: {exc}") from exc
+            return self._commit_or_stage(decl, parts, tp, card_obj, encoded, execution_id)
+        finally:
+            release()
+
+    def _warm_catalog_for(self, value: Any, pinned: str | None) -> Callable[[], None]:
+        """While a slow blob is written, open the catalog in the background."""
+        warm = getattr(self.catalog, "warm", None)
+        slow = pinned in ("table", "file", "directory") or codecs.table_type(value) is not None \
+            or isinstance(value, os.PathLike)
+        if warm is None or not slow or context.current_run() is not None:
+            return lambda: None
+        release: Callable[[], None] = warm()
+        return release
+
+    def _commit_or_stage(
+        self,
+        decl: ArtifactDecl,
+        parts: dict[str, str],
+        tp: datetime | None,
+        card_obj: Card | None,
+        encoded: codecs.Encoded,
+        execution_id: str | None,
+    ) -> ArtifactVersion:
         new = NewVersion(
             artifact=decl,
             partitions=parts,

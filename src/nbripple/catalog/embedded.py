@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -95,6 +95,7 @@ class EmbeddedCatalog(ReactiveTables):
         self._lock = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._depth = 0
+        self._pins = 0
         self._in_transaction = False
         self._row_cache: OrderedDict[tuple[int, int], Any] = OrderedDict()
         self._last_used = 0.0
@@ -220,7 +221,7 @@ class EmbeddedCatalog(ReactiveTables):
         with self._lock:
             while self._con is not None:
                 idle = time.monotonic() - self._last_used
-                if self._depth == 0 and idle >= self.idle_release_s:
+                if self._depth == 0 and self._pins == 0 and idle >= self.idle_release_s:
                     self._close_locked()
                     break
                 self._wake.wait(timeout=max(self.idle_release_s - idle, 0.005))
@@ -233,6 +234,37 @@ class EmbeddedCatalog(ReactiveTables):
             finally:
                 self._con = None
                 filelock.release(self._lock_path)
+
+    def warm(self, hold_s: float = 1.0) -> Callable[[], None]:
+        """Open the file in the background and keep it open until the returned function
+        is called (or ``hold_s`` has passed), so a commit that follows slow work — such as
+        writing a large blob — does not pay for the open. Returns the release function.
+        """
+        released = threading.Event()
+
+        def release() -> None:
+            if released.is_set():
+                return
+            released.set()
+            with self._lock:
+                self._pins -= 1
+                self._last_used = time.monotonic()
+                self._ensure_releaser()
+
+        def open_and_hold() -> None:
+            try:
+                with self._lock:
+                    if self._con is None:
+                        self._con = self._open()
+            except Exception:  # the commit will open (and report) it itself
+                pass
+            released.wait(hold_s)
+            release()
+
+        with self._lock:
+            self._pins += 1
+        threading.Thread(target=open_and_hold, name="nbripple-catalog-warm", daemon=True).start()
+        return release
 
     def _cache_row(self, key: tuple[int, int], row: Any) -> None:
         self._row_cache[key] = row

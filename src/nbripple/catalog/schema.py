@@ -173,6 +173,7 @@ _V1 = [
     )
     """,
     "INSERT INTO meta VALUES ('seq', '0')",
+    "INSERT INTO meta VALUES ('content_hash', 'blake3')",
     "INSERT INTO meta VALUES ('watch_cursor', '0')",
 ]
 
