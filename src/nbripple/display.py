@@ -116,15 +116,16 @@ def execution_title(execution: Execution) -> str:
     return execution.label or execution.kind
 
 
-def _rows(rows: Iterable[tuple[str, str]]) -> str:
-    """A two-column table; labels and values are HTML already."""
+def field_table(rows: Iterable[tuple[str, str]]) -> str:
+    """A two-column table of (label, value); both are HTML already, and rows with an
+    empty value are left out."""
     body = "".join(f'<tr><th style="{_TH}">{label}</th><td style="{_TD}">{value}</td></tr>'
                    for label, value in rows if value)
     return f'<table style="border-collapse:collapse;margin:4px 0">{body}</table>'
 
 
-def _grid(header: list[str], rows: list[list[str]], *, code: bool = False) -> str:
-    """A table with a header row; cells are HTML already."""
+def grid_table(header: list[str], rows: list[list[str]], *, code: bool = False) -> str:
+    """A table with a header row; cells are HTML already (``code``: in a monospace font)."""
     cell = (_TD + (";" + _CODE if code else "")
             + ";border-top:1px solid var(--jp-border-color2,#e0e0e0)")
     head = "".join(f'<th style="{_TH}">{h}</th>' for h in header)
@@ -139,7 +140,8 @@ def _badge(text: str, colour: str = "var(--jp-ui-font-color2,#757575)") -> str:
             f'padding:0 4px;font-size:90%;margin-left:6px">{esc(text)}</span>')
 
 
-def _code(text: str) -> str:
+def code_html(text: str) -> str:
+    """``text`` escaped in a ``<code>`` element."""
     return f'<code style="{_CODE}">{esc(text)}</code>'
 
 
@@ -211,7 +213,7 @@ def table_preview_html(version: ArtifactVersion, rows: int = PREVIEW_ROWS) -> st
     """The first rows of a table version as an HTML table, or a note saying why not."""
     if version.size > PREVIEW_MAX_BYTES:
         return (f"<div><i>no preview: the table is {esc(human_size(version.size))}; "
-                f"{_code(usage_snippet(version))} reads it</i></div>")
+                f"{code_html(usage_snippet(version))} reads it</i></div>")
     try:
         preview = table_preview(version, rows)
     except Exception as exc:  # a missing or corrupt blob is reported, not raised
@@ -222,7 +224,7 @@ def table_preview_html(version: ArtifactVersion, rows: int = PREVIEW_ROWS) -> st
     total = preview.total_rows
     more = (f"<div><small>first {len(preview.rows)} of {total:,} rows</small></div>"
             if total is not None and total > len(preview.rows) else "")
-    return _grid(header, body, code=True) + more
+    return grid_table(header, body, code=True) + more
 
 
 def schema_html(schema: list[dict[str, str]] | None) -> str:
@@ -230,7 +232,7 @@ def schema_html(schema: list[dict[str, str]] | None) -> str:
     if not schema:
         return ""
     rows = [[esc(field.get("name", "")), esc(field.get("type", ""))] for field in schema]
-    return _grid(["column", "type"], rows, code=True)
+    return grid_table(["column", "type"], rows, code=True)
 
 
 def value_preview_html(version: ArtifactVersion, limit: int = VALUE_CHARS) -> str:
@@ -278,9 +280,9 @@ def version_html(version: ArtifactVersion, *, preview_rows: int = PREVIEW_ROWS) 
         ("produced by", esc(producer)),
         ("description", esc(version.description)),
         ("card", esc(card_excerpt(version.card_markdown))),
-        ("load", _code(usage_snippet(version))),
+        ("load", code_html(usage_snippet(version))),
     ]
-    body = _rows(rows)
+    body = field_table(rows)
     if version.kind == "table" and preview_rows > 0:
         body += table_preview_html(version, preview_rows)
     elif version.kind == "value":
@@ -320,9 +322,9 @@ def _trigger_text(execution: Execution) -> str:
 def execution_html(execution: Execution) -> str:
     """The HTML summary of an execution: status, timings, parameters, inputs, outputs."""
     try:
-        inputs = [f"{_code(i.ref)}" + (f" as {esc(i.parameter)}" if i.parameter else "")
+        inputs = [f"{code_html(i.ref)}" + (f" as {esc(i.parameter)}" if i.parameter else "")
                   for i in execution.inputs]
-        outputs = [_code(v.ref) for v in execution.outputs]
+        outputs = [code_html(v.ref) for v in execution.outputs]
     except Exception as exc:  # a locked catalog: show the rest
         inputs, outputs = [f"<i>unavailable: {esc(exc)}</i>"], []
     error = execution.error or {}
@@ -331,25 +333,26 @@ def execution_html(execution: Execution) -> str:
         error_text += f" (cell {error['cell_index']})"
     duration = execution.duration_s
     rows = [
-        ("notebook", _code(execution.notebook) if execution.notebook else ""),
+        ("notebook", code_html(execution.notebook) if execution.notebook else ""),
         ("label", esc(execution.label or "") if not execution.notebook else ""),
         ("started", esc(when(execution.started_at))),
         ("finished", esc(when(execution.finished_at))),
         ("duration", esc(f"{duration:.2f} s") if duration is not None else ""),
         ("trigger", esc(_trigger_text(execution))),
-        ("parameters", _code(json.dumps(execution.parameters, default=str))
+        ("parameters", code_html(json.dumps(execution.parameters, default=str))
          if execution.parameters else ""),
         ("inputs", ", ".join(inputs) or "<i>none</i>"),
         ("outputs", ", ".join(outputs) or "<i>none</i>"),
         ("error", f'<span style="color:{_STATUS_COLOURS["failed"]}">{esc(error_text)}</span>'
          if error_text else ""),
-        ("parent", _code(execution.parent_id) if execution.parent_id else ""),
-        ("executed notebook", _code(f'nr.execution("{execution.id}").output_notebook')
+        ("parent", code_html(execution.parent_id) if execution.parent_id else ""),
+        ("executed notebook", code_html(f'nr.execution("{execution.id}").output_notebook')
          if execution.output_notebook_hash else ""),
     ]
-    title = (f"<b>{esc(execution_title(execution))}</b> {_code(execution.id)}"
+    title = (f"<b>{esc(execution_title(execution))}</b> {code_html(execution.id)}"
              f"{_badge(execution.kind)}{_status_badge(execution.status)}")
-    return f'<div class="nbripple nbripple-execution" style="{_BOX}">{title}{_rows(rows)}</div>'
+    body = field_table(rows)
+    return f'<div class="nbripple nbripple-execution" style="{_BOX}">{title}{body}</div>'
 
 
 # -- lineage ------------------------------------------------------------------------------
@@ -358,10 +361,10 @@ def _node_html(node: LineageNode) -> str:
         return f"{esc(node.label)} <i>(not in the catalog)</i>"
     if node.type == "version":
         extra = partitions_text(node.data.get("partitions") or {})
-        return _code(node.label) + (f" <small>{esc(extra)}</small>" if extra else "")
+        return code_html(node.label) + (f" <small>{esc(extra)}</small>" if extra else "")
     status = str(node.data.get("status", ""))
     return (f"{esc(node.label.rsplit(' · ', 1)[0])} "
-            f"{_code(str(node.data.get('execution_id', ''))[:8])}{_status_badge(status)}")
+            f"{code_html(str(node.data.get('execution_id', ''))[:8])}{_status_badge(status)}")
 
 
 def lineage_html(graph: LineageGraph) -> str:
@@ -376,7 +379,8 @@ def lineage_html(graph: LineageGraph) -> str:
              esc(e.kind) + " →",
              _node_html(by_id[e.target]) if e.target in by_id else esc(e.target)]
             for e in graph.edges]
-    table = _grid(["from", "edge", "to"], rows) if rows else "<div><i>no edges recorded</i></div>"
+    table = (grid_table(["from", "edge", "to"], rows) if rows
+             else "<div><i>no edges recorded</i></div>")
     tree = (f'<details><summary>as a tree</summary><pre style="{_CODE}">'
             f"{esc(graph.to_text())}</pre></details>")
     hint = "<div><small>g.widget() draws it; click a node to walk the graph</small></div>"
@@ -425,7 +429,7 @@ def search_results_html(results: SearchResults) -> str:
     title = f"<b>search {esc(results.describe())}</b>{_badge(count)}"
     box = f'<div class="nbripple nbripple-search" style="{_BOX}">'
     if not results:
-        hint = f"nothing matches; {_code('nr.search()')} lists every artifact's newest version"
+        hint = f"nothing matches; {code_html('nr.search()')} lists every artifact's newest version"
         return f"{box}{title}<div><i>{hint}</i></div></div>"
     producers: dict[str, Execution | None] = {}
     rows = []
@@ -444,7 +448,7 @@ def search_results_html(results: SearchResults) -> str:
             esc(card_excerpt(version.card_markdown, 80)),
         ])
     header = ["name", "version", "partitions", "kind", "size", "created", "producer", "card"]
-    return f"{box}{title}{_grid(header, rows)}</div>"
+    return f"{box}{title}{grid_table(header, rows)}</div>"
 
 
 # -- cards ----------------------------------------------------------------------------------
@@ -454,7 +458,7 @@ def card_block_html(markdown: str | None, *, ref: str = "") -> str:
         python = f"nr.set_card({json.dumps(ref or 'name@N')}, nr.ModelCard(markdown))"
         magic = f"%%nbripple card {ref or 'name@N'}"
         return (f'<div class="nbripple-card" style="{_BOX}"><i>no card yet: add one with '
-                f"{_code(python)} or {_code(magic)}</i></div>")
+                f"{code_html(python)} or {code_html(magic)}</i></div>")
     return f'<div class="nbripple-card" style="{_BOX}">{render_html(markdown)}</div>'
 
 
@@ -473,7 +477,7 @@ class CardDisplay:
 
     def _repr_html_(self) -> str:
         kind = f"{self.card_type} card" if self.card_type else "card"
-        title = f"<div><small>{esc(kind)} of {_code(self.ref)}</small></div>"
+        title = f"<div><small>{esc(kind)} of {code_html(self.ref)}</small></div>"
         return title + card_block_html(self.markdown, ref=self.ref)
 
     def __repr__(self) -> str:

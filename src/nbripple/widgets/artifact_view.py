@@ -24,7 +24,10 @@ from .. import codecs
 from ..display import (
     card_block_html,
     card_excerpt,
+    code_html,
     esc,
+    field_table,
+    grid_table,
     human_size,
     partitions_text,
     schema_html,
@@ -43,26 +46,10 @@ if TYPE_CHECKING:
 
 TAB_TITLES = ("Overview", "Object", "Card", "Lineage")
 DIRECTORY_LISTING_LIMIT = 200
-_TH = "text-align:left;padding:1px 12px 1px 0;color:var(--jp-ui-font-color2,#757575);" \
-      "font-weight:normal;vertical-align:top;white-space:nowrap"
-_TD = "text-align:left;padding:1px 12px 1px 0;vertical-align:top"
-_CODE = "font-family:var(--jp-code-font-family,monospace)"
-
-
-def _table(rows: list[tuple[str, str]]) -> str:
-    """A two-column table; values are HTML already, empty ones are left out."""
-    body = "".join(f'<tr><th style="{_TH}">{esc(label)}</th><td style="{_TD}">{value}</td></tr>'
-                   for label, value in rows if value)
-    return f'<table style="border-collapse:collapse">{body}</table>'
-
-
-def _code(text: str) -> str:
-    return f'<code style="{_CODE}">{esc(text)}</code>'
-
 
 def _execution_line(node: LineageNode) -> str:
     """``ops.ipynb · succeeded (3f2a9c1b)``, escaped, with the failure marked."""
-    text = f"{esc(node.label)} {_code(str(node.data.get('execution_id', ''))[:8])}"
+    text = f"{esc(node.label)} {code_html(str(node.data.get('execution_id', ''))[:8])}"
     if node.failed:
         text = f'<span style="color:var(--jp-error-color1,#d32f2f)">✗ {text}</span>'
     return text
@@ -152,19 +139,19 @@ class ArtifactView(widgets.VBox):
             if edge.source == root and edge.kind in ("consumed", "triggered"):
                 consumers.setdefault(edge.target, graph.node(edge.target))
         produced_by = ", ".join(_execution_line(n) for n in producers) or (
-            _code(v.execution_id) if v.execution_id else "")
+            code_html(v.execution_id) if v.execution_id else "")
         consumed_by = "<br>".join(_execution_line(n) for n in consumers.values()) or \
             "<i>no execution has consumed it yet</i>"
         latest = ""
         try:
             newest = v._ws().declaration(v.name).latest_version
             if newest > v.version:
-                latest = f"a newer version exists: {_code(f'{v.name}@{newest}')}"
+                latest = f"a newer version exists: {code_html(f'{v.name}@{newest}')}"
         except Exception:  # the overview shows what it can
             latest = ""
         rows = [
-            ("version", _code(v.ref)),
-            ("URI", _code(v.artifact_uri)),
+            ("version", code_html(v.ref)),
+            ("URI", code_html(v.artifact_uri)),
             ("partitions", esc(partitions_text(v.partitions)) or "<i>none</i>"),
             ("time partition", esc(v.time_partition.isoformat()) if v.time_partition else ""),
             ("kind", esc(v.kind)),
@@ -175,26 +162,26 @@ class ArtifactView(widgets.VBox):
             ("card", esc(card_excerpt(v.card_markdown))),
             ("note", latest),
         ]
-        return _table(rows) + "<div><small>copy the line below to use it:</small></div>"
+        return field_table(rows) + "<div><small>copy the line below to use it:</small></div>"
 
     def _object_html(self) -> str:
         v = self.version
         rows = [
             ("kind", esc(v.kind)),
-            ("python type", _code(v.python_type) if v.python_type else ""),
-            ("URI", _code(v.uri) if v.uri else "<i>stored inline in the catalog</i>"),
+            ("python type", code_html(v.python_type) if v.python_type else ""),
+            ("URI", code_html(v.uri) if v.uri else "<i>stored inline in the catalog</i>"),
             ("size", esc(f"{human_size(v.size)} ({v.size:,} bytes)")),
-            ("hash", _code(f"sha256:{v.content_hash}")),
+            ("hash", code_html(f"sha256:{v.content_hash}")),
             ("rows", esc(f"{v.num_rows:,}") if v.num_rows is not None else ""),
         ]
-        body = _table(rows)
+        body = field_table(rows)
         if v.kind == "table":
             body += "<h4>schema</h4>" + schema_html(v.schema)
             body += "<h4>first rows</h4>" + table_preview_html(v, self.preview_rows)
         elif v.kind == "directory":
             body += "<h4>files</h4>" + self._directory_html()
         elif v.kind == "file":
-            body += _table([("file name", esc(v.meta.get("filename", "")))])
+            body += field_table([("file name", esc(v.meta.get("filename", "")))])
         elif v.kind == "value":
             body += "<h4>value</h4>" + (value_preview_html(v) or
                                         "<i>stored as a blob; v.load() reads it</i>")
@@ -211,14 +198,12 @@ class ArtifactView(widgets.VBox):
         except Exception as exc:  # a missing blob is reported, not raised
             return f"<i>the file list cannot be read: {esc(exc)}</i>"
         shown = files[:DIRECTORY_LISTING_LIMIT]
-        rows = "".join(
-            f'<tr><td style="{_TD};{_CODE}">{esc(f.get("path", ""))}</td>'
-            f'<td style="{_TD}">{esc(human_size(f.get("size")))}</td></tr>' for f in shown)
+        rows = [[code_html(str(f.get("path", ""))), esc(human_size(f.get("size")))]
+                for f in shown]
         more = (f"<div><small>… and {len(files) - len(shown):,} more files</small></div>"
                 if len(files) > len(shown) else "")
-        return (f'<table style="border-collapse:collapse"><thead><tr><th style="{_TH}">path'
-                f'</th><th style="{_TH}">size</th></tr></thead><tbody>{rows}</tbody></table>'
-                f"<div><small>{len(files):,} files</small></div>{more}")
+        return (grid_table(["path", "size"], rows)
+                + f"<div><small>{len(files):,} files</small></div>{more}")
 
     def close(self) -> None:
         """Close the view and every widget in it (the graph included, drawn or not)."""
