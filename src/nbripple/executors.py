@@ -1,30 +1,34 @@
 """Where the watcher's runs execute: a pluggable seam with a local default.
 
 An executor takes :class:`RunJob` s and runs each with :func:`nbripple.runner.run`
-against a ``queued`` execution the watcher created. :class:`LocalExecutor` starts
-one process per run from a ``forkserver`` (which has nbripple and papermill
-imported already, so a start costs milliseconds), so a crashing notebook or kernel
-never takes the watcher down, and a cancelled run can be stopped. Each job process
-dies with the watcher (``PR_SET_PDEATHSIG`` on Linux), so nothing keeps running
-unobserved after a ``kill -9``: it checks that its watcher is alive and stops
-itself when it is not, and its kernel follows it. The next watcher finds the
-orphaned execution, marks it failed, and starts the firing again.
+against a ``queued`` execution the watcher created. :class:`LocalExecutor` runs each
+job in its own Python process (``python -m nbripple.executors``), so a crashing
+notebook or kernel never takes the watcher down and a cancelled run can be stopped.
+A few processes wait ahead of time with a kernel already started, so a triggered run
+skips both the interpreter and the kernel start-up.
+
+Nothing keeps running unobserved after the watcher dies (even by ``kill -9``): each
+job process checks that its watcher is alive and stops itself when it is not, and
+its kernel follows it. The next watcher finds the orphaned execution, marks it
+failed, and starts the firing again.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import argparse
+import contextlib
 import os
+import pickle
 import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 WATCHER_CHECK_S = 0.25
-_PRELOAD = ["nbripple.runner", "nbripple.workspace", "papermill", "nbclient",
-            "jupyter_client.manager", "ipykernel"]
 
 
 @dataclass(frozen=True)
@@ -61,111 +65,144 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """One forkserver process per run, with kernels started ahead of time.
+    """One process per run, with kernels started ahead of time.
 
-    ``warm`` processes wait with a kernel already started (``python3`` unless
-    ``kernel_name`` says otherwise), so a triggered run skips the kernel start-up; a
-    warm process serves exactly one run (kernels are never reused) and is replaced
-    at once. A run that needs another kernel starts its own.
+    ``warm`` processes wait with a kernel already started (``kernel_name``), so a
+    triggered run skips the start-up; a warm process serves exactly one run (kernels
+    are never reused) and is replaced at once. A run that needs another kernel, or
+    that finds no warm process, gets a fresh process.
     """
 
     def __init__(self, warm: int = 1, kernel_name: str = "python3") -> None:
-        self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload(_PRELOAD)
-        self._procs: dict[str, Any] = {}
-        self._idle: list[tuple[Any, Any]] = []  # (process, connection)
-        self.warm = max(0, warm)
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._idle: list[subprocess.Popen[bytes]] = []
+        self.warm = self._warm_target = max(0, warm)
         self.kernel_name = kernel_name
         self._owner: int | None = None
 
     def start(self, owner_pid: int) -> None:
         """Start the warm processes; they (and every run) die with ``owner_pid``."""
         self._owner = owner_pid
+        self.warm = self._warm_target
         self._replenish()
 
+    def _spawn(self, warm_kernel: str | None) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "nbripple.executors"]
+        if warm_kernel is not None:
+            command += ["--warm", warm_kernel]
+        if self._owner is not None:
+            command += ["--owner", str(self._owner)]
+        return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                start_new_session=False)
+
     def _replenish(self) -> None:
-        self._idle = [(proc, conn) for proc, conn in self._idle if proc.is_alive()]
+        for proc in self._idle:
+            if proc.poll() is not None and proc.stdin is not None:
+                proc.stdin.close()
+        self._idle = [proc for proc in self._idle if proc.poll() is None]
         while len(self._idle) < self.warm:
-            parent, child = self._ctx.Pipe()
-            proc = self._ctx.Process(target=warm_worker,
-                                     args=(child, self.kernel_name, self._owner),
-                                     name="nbripple-warm-run")
-            proc.start()
-            child.close()
-            self._idle.append((proc, parent))
+            self._idle.append(self._spawn(self.kernel_name))
 
     def submit(self, job: RunJob) -> None:
+        if self._owner is None:
+            self._owner = job.watcher_pid
         wanted = job.kernel_name or self.kernel_name
-        if self._idle and wanted == self.kernel_name:
-            proc, conn = self._idle.pop(0)
-            try:
-                conn.send(job)
-                conn.close()
-                self._procs[job.execution_id] = proc
-                self._replenish()
-                return
-            except (BrokenPipeError, OSError):
-                proc.kill()
-        process = self._ctx.Process(target=run_job, args=(job,),
-                                    name=f"nbripple-run-{job.execution_id}")
-        process.start()
+        process: subprocess.Popen[bytes] | None = None
+        while self._idle and wanted == self.kernel_name and process is None:
+            candidate = self._idle.pop(0)
+            if candidate.poll() is None and _send(candidate.stdin, job):
+                process = candidate
+        if process is None:
+            process = self._spawn(None)
+            if not _send(process.stdin, job):
+                process.kill()
         self._procs[job.execution_id] = process
         self._replenish()
 
     def ended(self) -> list[str]:
-        done = [eid for eid, proc in self._procs.items() if not proc.is_alive()]
+        done = [eid for eid, proc in self._procs.items() if proc.poll() is not None]
         for eid in done:
-            self._procs.pop(eid).join(timeout=1)
+            self._procs.pop(eid)
         return done
 
     def active(self) -> int:
-        return sum(1 for proc in self._procs.values() if proc.is_alive())
+        return sum(1 for proc in self._procs.values() if proc.poll() is None)
 
     def cancel_all(self, grace_s: float = 10.0) -> list[str]:
-        stopped = [eid for eid, proc in self._procs.items() if proc.is_alive()]
+        stopped = [eid for eid, proc in self._procs.items() if proc.poll() is None]
         for eid in stopped:
             self._procs[eid].terminate()  # SIGTERM: the run is marked cancelled
         deadline = time.monotonic() + grace_s
         for proc in self._procs.values():
-            proc.join(timeout=max(0.0, deadline - time.monotonic()))
-            if proc.is_alive():
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.join(timeout=5)
+                proc.wait(timeout=5)
         return stopped
 
     def shutdown(self) -> None:
         self.warm = 0
-        for proc, conn in self._idle:
-            conn.close()  # the warm process sees EOF, shuts its kernel down and exits
-            proc.join(timeout=10)
-            if proc.is_alive():
+        for proc in self._idle:
+            if proc.stdin is not None:
+                proc.stdin.close()  # EOF: the warm process shuts its kernel down and exits
+        for proc in self._idle:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait(timeout=5)
         self._idle = []
         for proc in self._procs.values():
-            proc.join(timeout=1)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=1)
 
 
-def warm_worker(conn: Any, kernel_name: str, owner_pid: int | None) -> None:
-    """Start a kernel, wait for one job, run it on that kernel, exit."""
-    _die_with(owner_pid)
-    import tempfile
-    from pathlib import Path
-
-    from jupyter_core.utils import run_sync
-
-    from .runner import _kernel_manager, _shutdown
-
-    tmp = tempfile.mkdtemp(prefix="nbripple-warm-")
-    km = _kernel_manager(kernel_name, Path(tmp))
-    run_sync(km.start_kernel)()
+def _send(stdin: IO[bytes] | None, job: RunJob) -> bool:
+    """Hand a job to a worker process (pickled: both ends are nbripple itself)."""
+    if stdin is None:
+        return False
     try:
-        job = conn.recv()
-    except (EOFError, OSError):
-        _shutdown(km)
-        import shutil
+        stdin.write(pickle.dumps(job))
+        stdin.close()
+        return True
+    except (BrokenPipeError, OSError):
+        return False
 
-        shutil.rmtree(tmp, ignore_errors=True)
-        os._exit(0)
+
+def worker_main(argv: list[str] | None = None) -> None:
+    """``python -m nbripple.executors [--warm KERNEL] [--owner PID]``: read one job
+    from stdin and run it (on a kernel started before the job arrived with --warm)."""
+    parser = argparse.ArgumentParser(prog="python -m nbripple.executors")
+    parser.add_argument("--warm", default=None, help="start this kernel before the job")
+    parser.add_argument("--owner", type=int, default=None, help="die with this process")
+    args = parser.parse_args(argv)
+    _die_with(args.owner)
+    km = None
+    tmp = None
+    if args.warm is not None:
+        import tempfile
+        from pathlib import Path
+
+        from jupyter_core.utils import run_sync
+
+        from .runner import _kernel_manager
+
+        tmp = tempfile.mkdtemp(prefix="nbripple-warm-")
+        km = _kernel_manager(args.warm, Path(tmp))
+        run_sync(km.start_kernel)()
+    data = sys.stdin.buffer.read()
+    if not data:  # shut down before any job arrived
+        if km is not None:
+            from .runner import _shutdown
+
+            _shutdown(km)
+        if tmp is not None:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
+    job: RunJob = pickle.loads(data)
     run_job(job, km=km)
 
 
@@ -209,6 +246,8 @@ def run_job(job: RunJob, km: Any = None) -> None:
         _mark(ws, job.execution_id, "failed", type(exc).__name__, str(exc))
     finally:
         ws.catalog.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
         os._exit(0)  # skip interpreter teardown of kernels/threads we already closed
 
 
@@ -221,3 +260,7 @@ def _mark(ws: Any, execution_id: str, status: str, ename: str, evalue: str) -> N
         execution_id, commit_staged=False, status=status, finished_at=datetime.now(UTC),
         error={"ename": ename, "evalue": evalue, "cell_index": None},
     )
+
+
+if __name__ == "__main__":
+    worker_main()

@@ -82,6 +82,7 @@ class Watcher:
         self._next_housekeeping = 0.0
         self._wake_at: datetime | None = None
         self._accepting = True
+        self._shut_down = False
         self.passes = 0
 
     # -- lifecycle --------------------------------------------------------------
@@ -90,6 +91,8 @@ class Watcher:
         if self._thread is not None and self._thread.is_alive():
             return self
         self._stop.clear()
+        self._shut_down = False
+        self._accepting = True
         self._thread = threading.Thread(target=self.run_forever, kwargs={"signals": False},
                                         name=f"nbripple-watcher-{self.id}", daemon=True)
         self._thread.start()
@@ -102,6 +105,8 @@ class Watcher:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        elif not self._shut_down:  # driven by run_once(): shut the executor down here
+            self._shutdown()
 
     @property
     def is_running(self) -> bool:
@@ -125,6 +130,9 @@ class Watcher:
             self._shutdown()
 
     def _shutdown(self) -> None:
+        if self._shut_down:
+            return
+        self._shut_down = True
         self._accepting = False
         deadline = time.monotonic() + self.grace_period_s
         while self._running and time.monotonic() < deadline:
