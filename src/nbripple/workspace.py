@@ -529,7 +529,7 @@ class Workspace:
         if kind is not None and kind not in KINDS:
             raise KindError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
         if limit < 1:
-            raise ValueError("limit must be at least 1")
+            raise InvalidReference(f"search limit must be at least 1, got {limit}")
         terms = (text or "").split()
         parts: dict[str, str] = {}
         for key, value in (partitions or {}).items():
