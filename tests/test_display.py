@@ -214,3 +214,15 @@ def test_card_of_a_version_without_one_says_how_to_add_it(ws: nr.Workspace) -> N
     assert shown.html == "" and repr(shown) == "<no card on bare@1>"
     assert "no card yet" in shown._repr_html_()
     assert "%%nbripple card bare@1" in shown._repr_html_()
+
+
+def test_a_kernel_command_line_reads_as_jupyter_kernel(ws: nr.Workspace) -> None:
+    label = "ipykernel_launcher.py -f /very/long/runtime/dir/kernel-5a1631d2-1fcb.json"
+    with ws.external_execution(label) as kernel:
+        ws.create_from(nr.Artifact("made_in_a_kernel"), 1, execution_id=kernel)
+    assert display.execution_title(nr.execution(kernel)) == "Jupyter kernel"
+    html = nr.search("made_in_a_kernel")._repr_html_()
+    assert "Jupyter kernel (external" in html and "runtime/dir" not in html
+    with ws.external_execution("x" * 100) as long_label:
+        pass
+    assert display.execution_title(nr.execution(long_label)) == "x" * 39 + "…"

@@ -109,11 +109,23 @@ def usage_snippet(version: ArtifactVersion) -> str:
     return f"nr.load({json.dumps(version.ref)})"
 
 
+TITLE_CHARS = 40
+
+
+def run_title(label: str) -> str:
+    """A short name for a run's label: a Jupyter kernel's command line (``ipykernel_launcher.py
+    -f /long/path/kernel-….json``) reads ``Jupyter kernel``; others are cut to
+    :data:`TITLE_CHARS` characters."""
+    if label.startswith(("ipykernel_launcher", "-m ipykernel")):
+        return "Jupyter kernel"
+    return shorten(label, TITLE_CHARS)
+
+
 def execution_title(execution: Execution) -> str:
-    """What a person calls a run: the notebook's file name, else its label or kind."""
+    """What a person calls a run: the notebook's file name, else its (short) label or kind."""
     if execution.notebook:
         return Path(execution.notebook).name
-    return execution.label or execution.kind
+    return run_title(execution.label) if execution.label else execution.kind
 
 
 def field_table(rows: Iterable[tuple[str, str]]) -> str:
@@ -138,6 +150,10 @@ def grid_table(header: list[str], rows: list[list[str]], *, code: bool = False) 
 def _badge(text: str, colour: str = "var(--jp-ui-font-color2,#757575)") -> str:
     return (f'<span style="border:1px solid {colour};color:{colour};border-radius:3px;'
             f'padding:0 4px;font-size:90%;margin-left:6px">{esc(text)}</span>')
+
+
+def _nowrap(html_text: str) -> str:
+    return f'<span style="white-space:nowrap">{html_text}</span>'
 
 
 def code_html(text: str) -> str:
@@ -363,7 +379,7 @@ def _node_html(node: LineageNode) -> str:
         extra = partitions_text(node.data.get("partitions") or {})
         return code_html(node.label) + (f" <small>{esc(extra)}</small>" if extra else "")
     status = str(node.data.get("status", ""))
-    return (f"{esc(node.label.rsplit(' · ', 1)[0])} "
+    return (f"{esc(run_title(node.label.rsplit(' · ', 1)[0]))} "
             f"{code_html(str(node.data.get('execution_id', ''))[:8])}{_status_badge(status)}")
 
 
@@ -442,8 +458,8 @@ def search_results_html(results: SearchResults) -> str:
             esc(version.version),
             esc(partitions_text(version.partitions)),
             esc(version.kind),
-            esc(human_size(version.size)),
-            esc(when(version.created_at)),
+            _nowrap(esc(human_size(version.size))),
+            _nowrap(esc(when(version.created_at))),
             esc(producer_text(version, producers.get(key))),
             esc(card_excerpt(version.card_markdown, 80)),
         ])

@@ -30,6 +30,7 @@ from ..display import (
     grid_table,
     human_size,
     partitions_text,
+    run_title,
     schema_html,
     table_preview_html,
     usage_snippet,
@@ -49,7 +50,9 @@ DIRECTORY_LISTING_LIMIT = 200
 
 def _execution_line(node: LineageNode) -> str:
     """``ops.ipynb · succeeded (3f2a9c1b)``, escaped, with the failure marked."""
-    text = f"{esc(node.label)} {code_html(str(node.data.get('execution_id', ''))[:8])}"
+    title, _, status = node.label.rpartition(" · ")
+    text = (f"{esc(run_title(title or status))}{' · ' + esc(status) if title else ''} "
+            f"{code_html(str(node.data.get('execution_id', ''))[:8])}")
     if node.failed:
         text = f'<span style="color:var(--jp-error-color1,#d32f2f)">✗ {text}</span>'
     return text

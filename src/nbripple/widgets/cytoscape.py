@@ -98,7 +98,6 @@ class GraphCanvas:
         self._cy.set_layout(**LAYOUT)
         self._cy.min_zoom = 0.2
         self._cy.max_zoom = 3.0
-        self._cy.wheel_sensitivity = 0.3
         self._callbacks: list[Callable[[str], None]] = []
         self._cy.on("node", "click", self._dispatch_click)
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from ..display import partitions_text, shorten, when
+from ..display import partitions_text, run_title, shorten, when
 from ..errors import NbrippleError
 from ..lineage import LineageGraph, LineageNode, build_lineage
 from . import close_tree
@@ -147,7 +147,7 @@ def node_display(node: LineageNode) -> str:
     if node.type == "version":
         extra = partitions_text(node.data.get("partitions") or {})
         return f"{node.label}\n{extra}" if extra else node.label
-    title = node.label.rsplit(" · ", 1)[0]
+    title = run_title(node.label.rsplit(" · ", 1)[0])
     status = str(node.data.get("status", ""))
     return f"✗ {title}\n{status}" if node.failed else f"{title}\n{status}"
 
