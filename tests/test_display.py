@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -226,3 +227,12 @@ def test_a_kernel_command_line_reads_as_jupyter_kernel(ws: nr.Workspace) -> None
     with ws.external_execution("x" * 100) as long_label:
         pass
     assert display.execution_title(nr.execution(long_label)) == "x" * 39 + "…"
+
+
+def test_a_staged_output_has_no_load_snippet_yet(ws: nr.Workspace) -> None:
+    committed = nr.Artifact("pending").create_from({"a": 1})
+    staged = replace(committed, version=0, meta={"staged": 1})
+    assert repr(staged).startswith("<ArtifactVersion pending@staged-1 · value")
+    html = staged._repr_html_()
+    assert "pending@staged-1" in html and "gets its number when the run succeeds" in html
+    assert "nr.load(" not in html

@@ -296,7 +296,9 @@ def version_html(version: ArtifactVersion, *, preview_rows: int = PREVIEW_ROWS) 
         ("produced by", esc(producer)),
         ("description", esc(version.description)),
         ("card", esc(card_excerpt(version.card_markdown))),
-        ("load", code_html(usage_snippet(version))),
+        ("load", code_html(usage_snippet(version)) if version.version > 0 else ""),
+        ("staged", "in this run: it gets its number when the run succeeds"
+         if version.version == 0 else ""),
     ]
     body = field_table(rows)
     if version.kind == "table" and preview_rows > 0:
