@@ -56,6 +56,7 @@ class FinishAtOnce:
     def shutdown(self):
         pass
 
+nr.use(sys.argv[1])  # FinishAtOnce writes to the watcher's own catalog
 mode = sys.argv[2]
 executor = FinishAtOnce() if mode == "detect" else None
 Watcher(sys.argv[1], executor=executor, poll_interval=0.05).run_forever()

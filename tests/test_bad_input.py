@@ -18,6 +18,7 @@ import pytest
 
 import nbripple as nr
 from nbripple import codecs
+from nbripple.catalog import EmbeddedCatalog
 from nbripple.errors import (
     ArtifactNotFound,
     DeclarationMismatch,
@@ -317,6 +318,10 @@ def test_a_tampered_file_name_in_the_catalog_cannot_escape_the_cache(
     with nr.current().catalog.connection() as con:  # type: ignore[attr-defined]
         con.execute("UPDATE versions SET meta = ? WHERE artifact = 'f'",
                     [json.dumps({"filename": "../../../escaped.txt"})])
+    # a reader that did not write it (this process remembers the row it committed)
+    nr.current().catalog.close()
+    EmbeddedCatalog._instances.clear()
+    nr.use(home)
     with pytest.raises(StorePathError, match="refusing path"):
         nr.load("f@1")
     assert not list(tmp_path.rglob("escaped.txt"))

@@ -191,6 +191,11 @@ def worker_main(argv: list[str] | None = None) -> None:
         tmp = tempfile.mkdtemp(prefix="nbripple-warm-")
         km = _kernel_manager(args.warm, Path(tmp))
         run_sync(km.start_kernel)()
+        # Import what a run needs while waiting, so the job starts at once.
+        import nbclient  # noqa: F401
+        import papermill  # noqa: F401
+
+        from . import runner, workspace  # noqa: F401
     data = sys.stdin.buffer.read()
     if not data:  # shut down before any job arrived
         if km is not None:

@@ -152,7 +152,9 @@ class Workspace:
         card_obj = as_card(card)
         recorded = self.check_declaration(decl)  # also when the kind is pinned in code
         pinned = decl.kind or recorded.kind
-        release = self._warm_catalog_for(value, pinned)
+        slow = pinned in ("table", "file", "directory") or codecs.table_type(value) is not None \
+            or isinstance(value, os.PathLike)
+        release = self._warm_catalog(slow and context.current_run() is None)
         try:
             try:
                 encoded = codecs.encode(value, self.store, pinned)
@@ -164,12 +166,11 @@ class Workspace:
         finally:
             release()
 
-    def _warm_catalog_for(self, value: Any, pinned: str | None) -> Callable[[], None]:
-        """While a slow blob is written, open the catalog in the background."""
+    def _warm_catalog(self, wanted: bool) -> Callable[[], None]:
+        """While a large blob is written or read, open the catalog in the background
+        (for the commit or the consumption record that follows); returns the release."""
         warm = getattr(self.catalog, "warm", None)
-        slow = pinned in ("table", "file", "directory") or codecs.table_type(value) is not None \
-            or isinstance(value, os.PathLike)
-        if warm is None or not slow or context.current_run() is not None:
+        if warm is None or not wanted:
             return lambda: None
         release: Callable[[], None] = warm()
         return release
@@ -187,15 +188,7 @@ class Workspace:
             artifact=decl,
             partitions=parts,
             time_partition=tp,
-            kind=encoded.kind,
-            python_type=encoded.python_type,
-            content_hash=encoded.content_hash,
-            size=encoded.size,
-            uri=encoded.uri,
-            inline_value=encoded.inline_value,
-            schema=encoded.schema,
-            num_rows=encoded.num_rows,
-            meta=encoded.meta,
+            **vars(encoded),  # kind, python_type, content_hash, size, uri, schema, ...
             card_type=card_obj.card_type if card_obj else None,
             card=card_obj.markdown if card_obj else None,
         )
@@ -411,13 +404,36 @@ class Workspace:
     def load(self, ref: RefLike, *, as_: str | None = None) -> Any:
         """Resolve and load a value; records the consumption as :meth:`get` does.
 
-        The consumption is recorded with the resolution, in the same catalog burst:
-        after a long read the file would have been released and opened again.
+        A pinned version this process has already seen is not looked up again (its
+        data never changes), and while a large value is read the catalog is opened
+        in the background for the consumption record, so neither waits on the file.
         """
-        version = self.get(ref, record=False)
-        if version.version > 0:  # a staged output is not an input
-            self.record_consumption(version)
-        return self.load_version(version, as_=as_, record=False)
+        version = self._known_version(ref) or self.get(ref, record=False)
+        release = self._warm_catalog(version.kind in ("table", "file", "directory"))
+        try:
+            value = self._read_value(version, as_)
+            if version.version > 0:  # a staged output is not an input
+                self.record_consumption(version)
+        finally:
+            release()
+        return value
+
+    def _known_version(self, ref: RefLike) -> ArtifactVersion | None:
+        """A pinned, blob-backed version this process has already read (its data never
+        changes, and the blob itself is verified against the hash on every read)."""
+        cached = getattr(self.catalog, "cached_version", None)
+        if cached is None or not isinstance(ref, str):
+            return None
+        try:
+            target = parse(ref)
+        except InvalidReference:
+            return None
+        if not isinstance(target, Pinned):
+            return None
+        found: ArtifactVersion | None = cached(target.name, target.version)
+        if found is None or found.kind not in ("table", "file", "directory"):
+            return None  # small values: asking the catalog costs less than the read
+        return self._bind(found)
 
     def load_version(self, version: ArtifactVersion, *, as_: str | None = None,
                      record: bool = True) -> Any:

@@ -98,6 +98,8 @@ class EmbeddedCatalog(ReactiveTables):
         self._pins = 0
         self._in_transaction = False
         self._row_cache: OrderedDict[tuple[int, int], Any] = OrderedDict()
+        self._pinned: OrderedDict[tuple[str, int], ArtifactVersion] = OrderedDict()
+        self._catalog_id: str | None = None
         self._last_used = 0.0
         self._migrated = False
         self._releaser: threading.Thread | None = None
@@ -113,6 +115,9 @@ class EmbeddedCatalog(ReactiveTables):
         key = (str(Path(path).resolve()), idle_release_ms, lock_timeout_s)
         with cls._instances_lock:
             instance = cls._instances.get(key)
+            if instance is not None and not Path(path).exists():
+                instance.close()  # the file was deleted: never write to its ghost
+                instance = None
             if instance is None:
                 instance = cls(path, idle_release_ms=idle_release_ms,
                                lock_timeout_s=lock_timeout_s)
@@ -203,6 +208,12 @@ class EmbeddedCatalog(ReactiveTables):
             if not self._migrated or self._stored_schema_version(con) != SCHEMA_VERSION:
                 self._migrate(con)
                 self._migrated = True
+            row = con.execute("SELECT value FROM meta WHERE key = 'catalog_id'").fetchone()
+            catalog_id = row[0] if row else None
+            if catalog_id != self._catalog_id:  # a new catalog at this path: forget rows
+                self._row_cache.clear()
+                self._pinned.clear()
+                self._catalog_id = catalog_id
         except BaseException:
             con.close()
             filelock.release(self._lock_path)
@@ -425,7 +436,10 @@ class EmbeddedCatalog(ReactiveTables):
                 ).fetchone()
                 for name, number in committed
             ]
-        return [_version(row) for row in rows if row is not None]
+        versions = [_version(row) for row in rows if row is not None]
+        for version in versions:
+            self._remember(version)
+        return versions
 
     def get_version(self, name: str, version: int) -> ArtifactVersion | None:
         with self.connection() as con:
@@ -434,7 +448,27 @@ class EmbeddedCatalog(ReactiveTables):
                 "WHERE v.artifact = ? AND v.version = ?",
                 [name, version],
             ).fetchone()
-        return _version(row) if row else None
+        found = _version(row) if row else None
+        if found is not None:
+            self._remember(found)
+        return found
+
+    def cached_version(self, name: str, version: int) -> ArtifactVersion | None:
+        """A version this process has already read, without touching the file.
+
+        A version's data never changes, so this is safe for loading it; its card may
+        have been revised since (use get_version for the card)."""
+        found = self._pinned.get((name, version))
+        if found is not None and self._con is None and not self.path.exists():
+            return None
+        return found
+
+    def _remember(self, version: ArtifactVersion) -> None:
+        key = (version.name, version.version)
+        self._pinned[key] = version
+        self._pinned.move_to_end(key)
+        while len(self._pinned) > ROW_CACHE_SIZE:
+            self._pinned.popitem(last=False)
 
     def find_version(self, query: Query) -> ArtifactVersion | None:
         # The newest match is found on a few narrow columns, then its row is read

@@ -174,6 +174,8 @@ _V1 = [
     """,
     "INSERT INTO meta VALUES ('seq', '0')",
     "INSERT INTO meta VALUES ('content_hash', 'blake3')",
+    # Tells a re-created catalog at the same path from the one a process has cached.
+    "INSERT INTO meta SELECT 'catalog_id', CAST(uuid() AS VARCHAR)",
     "INSERT INTO meta VALUES ('watch_cursor', '0')",
 ]
 
