@@ -101,8 +101,10 @@ def main() -> int:
 
     step(f"done in {time.monotonic() - started:.0f} s")
     console.print(
-        "Explore it in JupyterLab:\n"
-        f"  NBRIPPLE_HOME={home} .venv/bin/jupyter lab notebooks/tour.ipynb\n"
+        "Take the guided tour (it makes its own home next to it):\n"
+        "  .venv/bin/jupyter lab notebooks/tour.ipynb\n"
+        "Browse this demo's artifacts in a notebook (nr.browse(), nr.lineage(...).widget()):\n"
+        f"  NBRIPPLE_HOME={home} .venv/bin/jupyter lab\n"
         "or from the shell:\n"
         f"  .venv/bin/nbripple --home {home} search model\n"
         f"  .venv/bin/nbripple --home {home} show 'nbripple://blessed_model?blessed=true'"

@@ -1,0 +1,98 @@
+"""The run commands of the CLI, with real papermill runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from click.testing import CliRunner
+
+import nbripple as nr
+from nbripple.cli import main
+
+NOTEBOOKS = Path(__file__).parent / "notebooks"
+
+
+@pytest.fixture
+def nbdir(tmp_path: Path) -> Path:
+    target = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOKS, target)
+    return target
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_run_reports_a_succeeded_execution_as_json(home, nbdir):
+    code, out, _ = cli("run", str(nbdir / "producer_three.ipynb"), "--no-progress", "--json")
+    assert code == 0
+    code, out, _ = cli("run", str(nbdir / "consumer.ipynb"), "-p", "scale", "3", "--json",
+                       "--no-progress")
+    assert code == 0, out
+    data = json.loads(out)
+    assert data["status"] == "succeeded"
+    assert data["parameters"] == {"model": "blessed_model@2", "scale": 3}
+    assert data["inputs"] == [{"ref": "blessed_model@2", "parameter": "model"}]
+    assert data["outputs"] == ["prediction@1"]
+    assert nr.load("prediction@1") == [3, 6, 9]
+
+
+def test_p_infers_types_and_r_keeps_strings(home, nbdir):
+    assert cli("run", str(nbdir / "echo.ipynb"), "-p", "text", "42", "--no-progress")[0] == 0
+    assert cli("run", str(nbdir / "echo.ipynb"), "-r", "text", "42", "--no-progress")[0] == 0
+    assert [nr.load("echo@1")["text"], nr.load("echo@2")["text"]] == [42, "42"]
+
+
+def test_failed_run_exits_1_and_shows_the_error_cell(home, nbdir):
+    code, out, _ = cli("run", str(nbdir / "fails_in_cell_3.ipynb"), "--no-progress")
+    assert code == 1
+    assert "failed" in out and "ValueError: boom in cell 3" in out
+
+
+def test_executions_execution_and_the_executed_notebook(home, nbdir, tmp_path):
+    ok = nr.run(nbdir / "trivial.ipynb")
+    bad = nr.run(nbdir / "fails_in_cell_3.ipynb")
+    code, out, _ = cli("executions", "--json")
+    assert code == 0
+    assert {e["id"] for e in json.loads(out)} >= {ok.id, bad.id}
+    code, out, _ = cli("executions", "--status", "failed", "--json")
+    assert [e["id"] for e in json.loads(out)] == [bad.id]
+    code, out, _ = cli("execution", bad.id[:8], "--json")
+    data = json.loads(out)
+    assert data["status"] == "failed" and data["error"]["cell_index"] == 3
+    saved = tmp_path / "executed.ipynb"
+    code, _, err = cli("execution", bad.id, "--notebook", str(saved))
+    assert code == 0 and "saved" in err
+    executed = nbformat.read(str(saved), as_version=4)
+    assert any(out.get("ename") == "ValueError" for cell in executed.cells
+               for out in cell.get("outputs", []))
+    code, out, _ = cli("execution", ok.id, "--notebook")
+    assert code == 0 and nbformat.reads(out, as_version=4).cells
+    code, out, _ = cli("execution", ok.id, "--snapshot")
+    assert code == 0 and "y = x + 1" in out
+
+
+def test_rerun_and_relaunch_link_to_the_original(home, nbdir):
+    nr.run(nbdir / "producer_three.ipynb")
+    original = nr.run(nbdir / "consumer.ipynb")
+    for command in ("rerun", "relaunch"):
+        code, out, _ = cli(command, original.id, "--json", "--no-progress")
+        assert code == 0, out
+        data = json.loads(out)
+        assert data["parent_id"] == original.id
+        assert data["trigger"] == {"type": command, "of": original.id}
+
+
+def test_run_errors_are_one_line(home, nbdir):
+    code, _, err = cli("run", str(nbdir / "trivial.ipynb"), "-p", "nope", "1")
+    assert code != 0
+    assert err.strip().count("\n") == 0 and "has no parameter 'nope'" in err
+    code, _, err = cli("run", str(nbdir / "missing.ipynb"))
+    assert code != 0 and err.startswith("error:") and err.strip().count("\n") == 0
+    code, _, err = cli("execution", "ffffffffffff")
+    assert code != 0 and "no execution" in err
