@@ -327,7 +327,7 @@ def register_all(plans: Sequence[LaunchPlan], *, workspace: Workspace | None = N
         specs[plan.name] = plan.to_spec()
     done: list[Registration] = []
     for name, spec in specs.items():
-        version, created = ws.catalog.register_plan(  # type: ignore[attr-defined]
+        version, created = ws.catalog.register_plan(
             name, spec, spec_hash(spec))
         done.append(Registration(name, int(version), bool(created)))
     return done
@@ -337,7 +337,7 @@ def activate(name: str, *, workspace: Workspace | None = None) -> PlanRecord:
     """Activate a plan: from now on, new matching versions and schedule ticks fire it."""
     ws = workspace or current()
     try:
-        ws.catalog.set_plan_active(name, True)  # type: ignore[attr-defined]
+        ws.catalog.set_plan_active(name, True)
     except KeyError as exc:
         raise PlanNotFound(_unknown(ws, name)) from exc
     return get_plan(name, workspace=ws)
@@ -347,7 +347,7 @@ def deactivate(name: str, *, workspace: Workspace | None = None) -> PlanRecord:
     """Deactivate a plan: nothing fires it until it is activated again."""
     ws = workspace or current()
     try:
-        ws.catalog.set_plan_active(name, False)  # type: ignore[attr-defined]
+        ws.catalog.set_plan_active(name, False)
     except KeyError as exc:
         raise PlanNotFound(_unknown(ws, name)) from exc
     return get_plan(name, workspace=ws)
@@ -356,13 +356,13 @@ def deactivate(name: str, *, workspace: Workspace | None = None) -> PlanRecord:
 def plans(*, workspace: Workspace | None = None) -> list[PlanRecord]:
     """Every registered plan with its state."""
     ws = workspace or current()
-    found: list[PlanRecord] = ws.catalog.list_plans()  # type: ignore[attr-defined]
+    found: list[PlanRecord] = ws.catalog.list_plans()
     return found
 
 
 def get_plan(name: str, *, workspace: Workspace | None = None) -> PlanRecord:
     ws = workspace or current()
-    found: PlanRecord | None = ws.catalog.get_plan(name)  # type: ignore[attr-defined]
+    found: PlanRecord | None = ws.catalog.get_plan(name)
     if found is None:
         raise PlanNotFound(_unknown(ws, name))
     return found
@@ -371,7 +371,7 @@ def get_plan(name: str, *, workspace: Workspace | None = None) -> PlanRecord:
 def firings(name: str, *, limit: int = 20, workspace: Workspace | None = None) -> list[Firing]:
     """The recent firings of a plan, newest first."""
     ws = workspace or current()
-    result: list[Firing] = ws.catalog.firings(plan=name, limit=limit)  # type: ignore[attr-defined]
+    result: list[Firing] = ws.catalog.firings(plan=name, limit=limit)
     return result
 
 
@@ -387,7 +387,7 @@ def launch(name: str, parameters: dict[str, Any] | None = None, *,
         # the watcher runs only active plans: a firing for an inactive one would be skipped
         raise PlanError(f"plan {name} is inactive; activate it first "
                         f"(`nbripple activate {name}`), then launch it")
-    firing_id: str | None = ws.catalog.add_firing(  # type: ignore[attr-defined]
+    firing_id: str | None = ws.catalog.add_firing(
         plan=plan.name, plan_version=plan.version, dedup_key=f"manual:{uuid.uuid4().hex}",
         kind="manual", chain_depth=0,
     )

@@ -16,8 +16,10 @@ from ..model import (
     CardRevision,
     Event,
     Execution,
+    Firing,
     InputRecord,
     NewVersion,
+    PlanRecord,
 )
 from ..refs import Query
 
@@ -104,6 +106,52 @@ class Catalog(Protocol):
         """The versions among ``(name, number)`` keys that exist, in commit order."""
         ...
     # -- end lineage --------------------------------------------------------
+
+    # -- reactive: launch plans, their state, firings, watchers ---------------
+    def register_plan(self, name: str, spec: dict[str, Any], spec_hash: str
+                      ) -> tuple[int, bool]: ...
+    def set_plan_active(self, name: str, active: bool) -> bool: ...
+    def update_plan_state(self, name: str, **changes: Any) -> None: ...
+    def list_plans(self, *, active_only: bool = False) -> list[PlanRecord]: ...
+    def get_plan(self, name: str) -> PlanRecord | None: ...
+    def plan_versions(self, name: str) -> list[tuple[int, dict[str, Any]]]: ...
+    def add_firing(
+        self,
+        *,
+        plan: str,
+        plan_version: int,
+        dedup_key: str,
+        kind: str,
+        chain_depth: int,
+        status: str = "pending",
+        event_seq: int | None = None,
+        trigger_artifact: str | None = None,
+        trigger_version: int | None = None,
+        tick: datetime | None = None,
+        reason: str | None = None,
+    ) -> str | None:
+        """Insert a firing unless ``(plan, dedup_key)`` exists; its id, or None."""
+        ...
+
+    def claim_firing(self, firing_id: str, execution_id: str) -> bool:
+        """Move a pending firing to running; False if another watcher took it."""
+        ...
+
+    def update_firing(self, firing_id: str, **changes: Any) -> None: ...
+    def firings(
+        self,
+        *,
+        plan: str | None = None,
+        status: str | list[str] | None = None,
+        due_before: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[Firing]: ...
+    def get_firing(self, firing_id: str) -> Firing | None: ...
+    def watch_cursor(self) -> int: ...
+    def advance_watch_cursor(self, seq: int) -> None: ...
+    def watcher_heartbeat(self, watcher_id: str, pid: int, host: str,
+                          *, stopped: bool = False) -> None: ...
+    def live_watchers(self, stale_s: float = 30.0) -> list[dict[str, Any]]: ...
 
     def now(self) -> datetime: ...
     def close(self) -> None: ...

@@ -109,7 +109,7 @@ def _short_time(value: str | None) -> str:
 
 
 def _live_watchers(ws: Workspace) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = ws.catalog.live_watchers()  # type: ignore[attr-defined]
+    found: list[dict[str, Any]] = ws.catalog.live_watchers()
     return found
 
 
