@@ -96,3 +96,9 @@ def test_run_errors_are_one_line(home, nbdir):
     assert code != 0 and err.startswith("error:") and err.strip().count("\n") == 0
     code, _, err = cli("execution", "ffffffffffff")
     assert code != 0 and "no execution" in err
+
+
+def test_pull_is_load(home, tmp_path):
+    nr.Artifact("numbers").create_from({"a": 1})
+    code, out, _ = cli("pull", "numbers@1")
+    assert code == 0 and json.loads(out) == {"a": 1}

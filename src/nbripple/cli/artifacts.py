@@ -487,3 +487,7 @@ def push(name: str, path: Path, partitions: dict[str, str], card_file: IO[str] |
     rows = f"{version.num_rows:,} rows, " if version.num_rows is not None else ""
     note(f"pushed {path} as {version.kind} ({rows}{human_size(version.size)}) "
          f"under external execution {execution_id}")
+
+
+# `nbripple pull REF -o PATH` reads as the counterpart of `push`.
+main.add_command(load, name="pull")
