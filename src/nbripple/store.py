@@ -17,6 +17,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -291,6 +292,22 @@ class Store:
 
     def delete(self, digest: str) -> None:
         self.fs.rm_file(self.blob_path(digest))
+
+    def age_s(self, digest: str) -> float | None:
+        """Seconds since the blob was written, or None when the store cannot tell."""
+        try:
+            info = self.fs.info(self.blob_path(digest))
+        except FileNotFoundError:
+            return None
+        stamp = info.get("mtime") or info.get("LastModified") or info.get("created")
+        if stamp is None:
+            return None
+        if hasattr(stamp, "timestamp"):
+            stamp = stamp.timestamp()
+        return max(0.0, time.time() - float(stamp))
+
+    def size_of(self, digest: str) -> int:
+        return int(self.fs.size(self.blob_path(digest)) or 0)
 
 
 def _same_device(path: str | os.PathLike[str], directory: Path) -> bool:

@@ -23,6 +23,8 @@ def notebook(*cells: tuple[str, str] | str) -> nbformat.NotebookNode:
             nb.cells.append(new_markdown_cell(cell[1]))
         else:
             nb.cells.append(new_code_cell(cell))
+    for index, made in enumerate(nb.cells):  # stable ids: regenerating changes nothing
+        made["id"] = f"cell-{index}"
     return nb
 
 
@@ -93,6 +95,12 @@ FIXTURES = {
         ("parameters", "item = 'nbripple://work_item'\nseconds = 0"),
         "time.sleep(seconds)",
         "nr.Artifact('done').create_from(nr.load(item))",
+    ),
+    "fails_after_big_output.ipynb": notebook(
+        "import nbripple as nr",
+        ("parameters", "size = 70000"),
+        "nr.Artifact('doomed_big').create_from({'blob': 'y' * size})",
+        "raise RuntimeError('fails after a large output')",
     ),
 }
 

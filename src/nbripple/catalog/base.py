@@ -107,6 +107,10 @@ class Catalog(Protocol):
         ...
     # -- end lineage --------------------------------------------------------
 
+    def referenced_blobs(self) -> tuple[set[str], set[str]]:
+        """Digests the catalog points to: ``(blobs, directory manifests)``."""
+        ...
+
     # -- reactive: launch plans, their state, firings, watchers ---------------
     def register_plan(self, name: str, spec: dict[str, Any], spec_hash: str
                       ) -> tuple[int, bool]: ...

@@ -738,6 +738,30 @@ class EmbeddedCatalog(ReactiveTables):
             ).fetchall()
         return [InputRecord(r[0], r[1], r[2], _aware(r[3]) or r[3]) for r in rows]
 
+    # -- garbage collection ---------------------------------------------------
+    def referenced_blobs(self) -> tuple[set[str], set[str]]:
+        """Digests the catalog points to: ``(blobs, directory manifests)``.
+
+        Versions with a blob, staged outputs of running executions, and the notebook
+        snapshots and executed notebooks of every execution."""
+        blobs: set[str] = set()
+        manifests: set[str] = set()
+        with self.connection() as con:
+            for digest, kind in con.execute(
+                "SELECT DISTINCT content_hash, kind FROM versions WHERE uri IS NOT NULL"
+            ).fetchall():
+                (manifests if kind == "directory" else blobs).add(digest)
+            for (payload,) in con.execute("SELECT payload FROM staged_outputs").fetchall():
+                staged = json.loads(payload)
+                if staged.get("uri"):
+                    target = manifests if staged.get("kind") == "directory" else blobs
+                    target.add(staged["content_hash"])
+            for row in con.execute(
+                "SELECT notebook_hash, output_notebook_hash FROM executions"
+            ).fetchall():
+                blobs.update(digest for digest in row if digest)
+        return blobs, manifests
+
     # -- staging (outputs of running executions) ------------------------------
     def stage(self, execution_id: str, new: NewVersion) -> int:
         """Record an output of a running execution; return its ordinal (1, 2, ...)."""

@@ -491,3 +491,25 @@ def push(name: str, path: Path, partitions: dict[str, str], card_file: IO[str] |
 
 # `nbripple pull REF -o PATH` reads as the counterpart of `push`.
 main.add_command(load, name="pull")
+
+
+@main.command()
+@click.option("--grace", "grace_h", type=click.FloatRange(min=0), default=24.0,
+              show_default=True, help="Keep unreferenced blobs younger than this (hours): "
+              "another process may be about to commit them.")
+@click.option("--dry-run", is_flag=True, help="Report what would be deleted; delete nothing.")
+@json_option
+def gc(grace_h: float, dry_run: bool, as_json: bool) -> None:
+    """Delete store blobs that no version or execution refers to."""
+    from ..cleanup import collect_garbage
+
+    report = collect_garbage(get_workspace(), grace_s=grace_h * 3600, dry_run=dry_run)
+    if as_json:
+        print_json({"referenced": report.referenced, "kept_young": report.kept_young,
+                    "deleted": report.deleted, "freed_bytes": report.freed_bytes,
+                    "dry_run": report.dry_run})
+        return
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"{verb} {len(report.deleted)} blob(s), {human_size(report.freed_bytes)}; "
+               f"{report.referenced} referenced, {report.kept_young} unreferenced but younger "
+               f"than {grace_h:g} h")
