@@ -95,8 +95,10 @@ def register_work_plan(nbdir: Path, **options: object) -> None:
 
 
 def executions_of(ws: nr.Workspace, plan: str) -> list[nr.Execution]:
-    return [e for e in ws.executions(kind="notebook", limit=1000)
-            if (e.trigger or {}).get("plan") == plan]
+    found = [e for e in ws.executions(kind="notebook", limit=1000)
+             if (e.trigger or {}).get("plan") == plan]
+    ws.catalog.close()  # polled in loops: leave the file to the watchers in between
+    return found
 
 
 # -- blessed model ------------------------------------------------------------------

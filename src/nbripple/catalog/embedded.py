@@ -10,6 +10,7 @@ Nothing holds the file while idle.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -53,6 +54,8 @@ _EXECUTION_FIELDS = [f.name for f in fields(Execution) if not f.name.startswith(
 _EXECUTION_JSON = {"parameters", "requested", "error", "trigger"}
 _LOCK_PID_RE = re.compile(r"PID (\d+)")
 ROW_CACHE_SIZE = 20_000  # version rows kept in memory for search results
+GIVE_WAY_S = 0.05  # how long an opener lets a waiting process go first
+MAX_RETRY_DELAY_S = 0.02  # the longest sleep between two tries of a locked file
 
 
 def utcnow() -> datetime:
@@ -147,8 +150,8 @@ class EmbeddedCatalog(ReactiveTables):
                 self._depth -= 1
                 if self._depth == 0:
                     self._last_used = time.monotonic()
-                    if self.idle_release_s == 0:
-                        self._close_locked()
+                    if self.idle_release_s == 0 or (self._pins == 0 and self._others_waiting()):
+                        self._close_locked()  # another process is waiting: hand over now
                     else:
                         self._ensure_releaser()
 
@@ -173,35 +176,76 @@ class EmbeddedCatalog(ReactiveTables):
             self._in_transaction = False
             con.execute("COMMIT")
 
+    # -- fairness between processes ------------------------------------------
+    # A process that finds the file locked leaves a marker (catalog.duckdb.wait.<pid>)
+    # while it retries. A holder releases the file at the end of its current operation
+    # when it sees one, and a process about to open gives way for a moment to a
+    # waiting one, so a busy process cannot starve the others.
+    def _waiting_marker(self) -> Path:
+        return self.path.with_name(f"{self.path.name}.wait.{os.getpid()}")
+
+    def _others_waiting(self) -> bool:
+        prefix = f"{self.path.name}.wait."
+        try:
+            names = os.listdir(self.path.parent)
+        except OSError:
+            return False
+        for name in names:
+            if not name.startswith(prefix):
+                continue
+            pid_text = name[len(prefix):]
+            if not pid_text.isdigit() or int(pid_text) == os.getpid():
+                continue
+            if _pid_alive(int(pid_text)):
+                return True
+            with contextlib.suppress(OSError):  # left by a process that died
+                os.unlink(self.path.parent / name)
+        return False
+
     def _open(self) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.lock_timeout_s
         delay = 0.002
-        while True:
-            # nbripple's own lock first: DuckDB reads the file's headers before taking
-            # its lock, so opening during another process's close is unsafe (filelock).
-            conflict: duckdb.Error | None = None
-            if filelock.try_acquire(self._lock_path):
-                try:
-                    con = duckdb.connect(str(self.path))
-                    break
-                except duckdb.Error as exc:
-                    filelock.release(self._lock_path)
-                    if not _is_lock_conflict(exc):
-                        raise
-                    conflict = exc  # held by a process that does not take our lock
-            if time.monotonic() >= deadline:
-                match = _LOCK_PID_RE.search(str(conflict)) if conflict else None
-                pid = match.group(1) if match else filelock.holder(self._lock_path)
-                holder = f" (held by PID {pid})" if pid else ""
-                raise CatalogLockedError(
-                    f"the catalog {self.path} stayed locked by another process{holder} "
-                    f"for {self.lock_timeout_s:g} s; stop that process, or raise "
-                    "lock_timeout_s in config.toml (or use the served catalog for many "
-                    "concurrent writers)"
-                ) from conflict
-            time.sleep(random.uniform(0, delay))  # full jitter
-            delay = min(delay * 2, 0.1)
+        waiting = False
+        gave_way = 0.0
+        try:
+            while True:
+                if not waiting and gave_way < GIVE_WAY_S and self._others_waiting():
+                    time.sleep(0.005)  # another process waited first: let it in
+                    gave_way += 0.005
+                    continue
+                # nbripple's own lock first: DuckDB reads the file's headers before taking
+                # its lock, so opening during another process's close is unsafe (filelock).
+                conflict: duckdb.Error | None = None
+                if filelock.try_acquire(self._lock_path):
+                    try:
+                        con = duckdb.connect(str(self.path))
+                        break
+                    except duckdb.Error as exc:
+                        filelock.release(self._lock_path)
+                        if not _is_lock_conflict(exc):
+                            raise
+                        conflict = exc  # held by a process that does not take our lock
+                if time.monotonic() >= deadline:
+                    match = _LOCK_PID_RE.search(str(conflict)) if conflict else None
+                    pid = match.group(1) if match else filelock.holder(self._lock_path)
+                    holder = f" (held by PID {pid})" if pid else ""
+                    raise CatalogLockedError(
+                        f"the catalog {self.path} stayed locked by another process{holder} "
+                        f"for {self.lock_timeout_s:g} s; stop that process, or raise "
+                        "lock_timeout_s in config.toml (or use the served catalog for many "
+                        "concurrent writers)"
+                    ) from conflict
+                if not waiting:
+                    waiting = True
+                    with contextlib.suppress(OSError):
+                        self._waiting_marker().touch()
+                time.sleep(random.uniform(0, delay))  # full jitter
+                delay = min(delay * 2, MAX_RETRY_DELAY_S)
+        finally:
+            if waiting:
+                with contextlib.suppress(OSError):
+                    self._waiting_marker().unlink()
         self.opens += 1
         try:
             # Checked on every open: another process may have upgraded the file meanwhile.
@@ -1096,3 +1140,13 @@ def _short_node(node_id: str) -> str:
 def _long_node(key: str) -> str:
     return ("version:" if key[0] == "v" else "execution:") + key[1:]
 # -- end lineage helpers ----------------------------------------------------------
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

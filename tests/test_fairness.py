@@ -1,0 +1,49 @@
+"""A process that uses the catalog without pause cannot starve another one."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbripple as nr
+
+HOG = """
+import sys, time
+import nbripple as nr
+ws = nr.use(sys.argv[1])
+nr.Artifact("busy").create_from(0)
+print("ready", flush=True)
+deadline = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < deadline:
+    ws.search()              # a query every 20 ms: never idle long enough to release
+    time.sleep(0.02)
+"""
+
+
+def test_a_busy_process_hands_the_catalog_over_to_a_waiting_writer(home: Path) -> None:
+    hog = subprocess.Popen([sys.executable, "-c", HOG, str(home), "20"],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert hog.stdout is not None and hog.stdout.readline().strip() == "ready"
+        time.sleep(0.5)
+        writer = nr.Artifact("writer")
+        durations = []
+        for i in range(5):
+            start = time.monotonic()
+            writer.create_from(i)
+            nr.current().catalog.close()
+            durations.append(time.monotonic() - start)
+            time.sleep(0.2)
+        assert hog.poll() is None, "the busy process must still be running"
+        assert max(durations) < 2.0, durations
+        assert [v.load() for v in sorted(writer.versions(), key=lambda v: v.version)] == [
+            0, 1, 2, 3, 4]
+        markers = list(home.glob("catalog.duckdb.wait.*"))
+        assert markers == []
+    finally:
+        hog.kill()
+        hog.wait(timeout=10)
+        if hog.stdout is not None:
+            hog.stdout.close()
