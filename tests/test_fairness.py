@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -40,8 +41,8 @@ def test_a_busy_process_hands_the_catalog_over_to_a_waiting_writer(home: Path) -
         assert max(durations) < 2.0, durations
         assert [v.load() for v in sorted(writer.versions(), key=lambda v: v.version)] == [
             0, 1, 2, 3, 4]
-        markers = list(home.glob("catalog.duckdb.wait.*"))
-        assert markers == []
+        # this process's marker is gone once it got the file (the busy one may be waiting)
+        assert not (home / f"catalog.duckdb.wait.{os.getpid()}").exists()
     finally:
         hog.kill()
         hog.wait(timeout=10)
