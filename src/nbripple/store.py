@@ -51,10 +51,11 @@ def _hasher(size: int) -> Any:
     return blake3.blake3(max_threads=threads)
 
 
-def hash_bytes(data: bytes | bytearray | memoryview | Any) -> str:
-    """The content hash (BLAKE3, hex) of bytes or any buffer."""
+def hash_bytes(data: bytes | bytearray | memoryview | Any, *, parallel: bool = True) -> str:
+    """The content hash (BLAKE3, hex) of bytes or any buffer (on every core when
+    ``parallel`` and the data is large)."""
     view = memoryview(data)
-    hasher = _hasher(view.nbytes)
+    hasher = _hasher(view.nbytes if parallel else 0)
     hasher.update(view)
     digest: str = hasher.hexdigest()
     return digest
@@ -233,7 +234,8 @@ class Store:
             buffer = source.read_buffer()
         digests: list[str] = []
         hasher = threading.Thread(  # blake3 releases the GIL on large buffers
-            target=lambda: digests.append(hash_bytes(buffer)),
+            # one thread: decode keeps the other cores busy meanwhile
+            target=lambda: digests.append(hash_bytes(buffer, parallel=False)),
             name="nbripple-verify", daemon=True,
         )
         hasher.start()
