@@ -335,19 +335,18 @@ def register_all(plans: Sequence[LaunchPlan], *, workspace: Workspace | None = N
 
 def activate(name: str, *, workspace: Workspace | None = None) -> PlanRecord:
     """Activate a plan: from now on, new matching versions and schedule ticks fire it."""
-    ws = workspace or current()
-    try:
-        ws.catalog.set_plan_active(name, True)
-    except KeyError as exc:
-        raise PlanNotFound(_unknown(ws, name)) from exc
-    return get_plan(name, workspace=ws)
+    return _set_active(name, True, workspace)
 
 
 def deactivate(name: str, *, workspace: Workspace | None = None) -> PlanRecord:
     """Deactivate a plan: nothing fires it until it is activated again."""
+    return _set_active(name, False, workspace)
+
+
+def _set_active(name: str, active: bool, workspace: Workspace | None) -> PlanRecord:
     ws = workspace or current()
     try:
-        ws.catalog.set_plan_active(name, False)
+        ws.catalog.set_plan_active(name, active)
     except KeyError as exc:
         raise PlanNotFound(_unknown(ws, name)) from exc
     return get_plan(name, workspace=ws)

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from .executors import Executor, LocalExecutor, RunJob
 from .launchplans import spec_parameters, trigger_matches
 from .model import Execution, Firing, PlanRecord
+from .pids import pid_alive
 from .workspace import Workspace, current, new_execution_id
 
 log = logging.getLogger("nbripple.watcher")
@@ -456,23 +457,9 @@ class Watcher:
 
 def _is_orphan(execution: Execution, host: str) -> bool:
     if execution.host == host and execution.pid:
-        return not _pid_alive(execution.pid)
+        return not pid_alive(execution.pid)
     beat = execution.heartbeat_at or execution.started_at
     return (datetime.now(UTC) - beat).total_seconds() > STALE_HEARTBEAT_S
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead for our purposes
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 __all__ = ["Watcher"]

@@ -37,6 +37,7 @@ from ..model import (
     InputRecord,
     NewVersion,
 )
+from ..pids import pid_alive
 from ..refs import Query
 from . import filelock
 from .reactive import ReactiveTables
@@ -196,7 +197,7 @@ class EmbeddedCatalog(ReactiveTables):
             pid_text = name[len(prefix):]
             if not pid_text.isdigit() or int(pid_text) == os.getpid():
                 continue
-            if _pid_alive(int(pid_text)):
+            if pid_alive(int(pid_text)):
                 return True
             with contextlib.suppress(OSError):  # left by a process that died
                 os.unlink(self.path.parent / name)
@@ -1140,13 +1141,3 @@ def _short_node(node_id: str) -> str:
 def _long_node(key: str) -> str:
     return ("version:" if key[0] == "v" else "execution:") + key[1:]
 # -- end lineage helpers ----------------------------------------------------------
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
