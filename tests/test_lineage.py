@@ -12,7 +12,8 @@ import pytest
 import nbripple as nr
 from nbripple.catalog import EmbeddedCatalog
 from nbripple.errors import ArtifactNotFound, ExecutionNotFound, NotFound, VersionNotFound
-from nbripple.lineage import LineageGraph, build_lineage
+from nbripple.graph import LineageGraph
+from nbripple.service.lineage import build_lineage
 
 
 @pytest.fixture(autouse=True, params=["hop-by-hop", "recursive"])
@@ -375,10 +376,14 @@ def test_to_text_and_repr(world: World) -> None:
     assert "downstream" not in only_up and "producer.py" in only_up
 
 
-def test_lineage_stays_callable_after_importing_the_submodule(world: World) -> None:
-    import nbripple.lineage
+def test_nr_lineage_is_the_function_whatever_was_imported(world: World) -> None:
+    import nbripple.graph
+    import nbripple.service.lineage
 
-    assert callable(nbripple.lineage)
+    with pytest.raises(ModuleNotFoundError):
+        import nbripple.lineage  # no module may shadow the function nr.lineage
+    assert callable(nr.lineage) and nr.lineage is nbripple.api.lineage
+    assert nbripple.graph.LineageGraph is nr.LineageGraph
     assert nr.lineage("prediction@1", depth=0).root == V("prediction@1")
 
 

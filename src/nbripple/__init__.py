@@ -4,13 +4,18 @@
 >>> model = nr.Artifact("blessed_model", partition_keys=["blessed"])
 
 Submodules are imported on first use, so ``import nbripple`` stays cheap in every
-kernel a run starts.
+kernel a run starts. Importing the package installs the presenter that gives records
+their ``repr``, HTML and widgets (nbripple.display and nbripple.widgets, imported
+when first needed).
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from .errors import NbrippleError
+from .model import set_presenter
 
 __version__ = "0.1.0"
 
@@ -29,14 +34,14 @@ _EXPORTS: dict[str, str] = {
     "launch": "launchplans",
     "plans": "launchplans",
     "register": "launchplans",
-    "LineageGraph": "lineage",
+    "LineageGraph": "graph",
     "ModelCard": "cards",
     "NbrippleError": "errors",
     "Query": "refs",
-    "SearchResults": "display",
+    "SearchResults": "model",
     "Workspace": "workspace",
     "browse": "widgets.browse",
-    "card": "display",
+    "card": "api",
     "card_html": "api",
     "current": "workspace",
     "execution": "api",
@@ -57,7 +62,49 @@ _EXPORTS: dict[str, str] = {
     "versions": "api",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "Artifact",
+    "ArtifactVersion",
+    "Card",
+    "CardRevision",
+    "DataCard",
+    "Execution",
+    "LaunchPlan",
+    "LineageGraph",
+    "ModelCard",
+    "NbrippleError",
+    "OnArtifact",
+    "Query",
+    "SearchResults",
+    "Watcher",
+    "Workspace",
+    "__version__",
+    "activate",
+    "browse",
+    "card",
+    "card_html",
+    "current",
+    "deactivate",
+    "execution",
+    "executions",
+    "get",
+    "init_home",
+    "launch",
+    "lineage",
+    "load",
+    "plans",
+    "query",
+    "register",
+    "relaunch",
+    "render_html",
+    "rerun",
+    "run",
+    "search",
+    "set_card",
+    "show",
+    "use",
+    "versions",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -71,6 +118,51 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Presenter:
+    """Records' text, HTML and widgets, from nbripple.display and nbripple.widgets (both
+    imported on first use: a kernel that never displays a record never loads them)."""
+
+    def text(self, obj: Any) -> str:
+        from . import display, model
+
+        if isinstance(obj, model.ArtifactVersion):
+            return display.version_text(obj)
+        if isinstance(obj, model.Execution):
+            return display.execution_text(obj)
+        if isinstance(obj, model.SearchResults):
+            return display.search_results_text(obj)
+        return object.__repr__(obj)
+
+    def html(self, obj: Any) -> str:
+        from . import display, graph, model
+
+        if isinstance(obj, model.ArtifactVersion):
+            return display.version_html(obj)
+        if isinstance(obj, model.Execution):
+            return display.execution_html(obj)
+        if isinstance(obj, model.SearchResults):
+            return display.search_results_html(obj)
+        if isinstance(obj, graph.LineageGraph):
+            return display.lineage_html(obj)
+        return display.code_html(self.text(obj))
+
+    def widget(self, obj: Any, **options: Any) -> Any:
+        from . import graph, model
+
+        if isinstance(obj, model.ArtifactVersion):
+            from .widgets.artifact_view import ArtifactView
+
+            return ArtifactView(obj, **options)
+        if isinstance(obj, graph.LineageGraph):
+            from .widgets.graph import LineageGraphWidget
+
+            return LineageGraphWidget(obj, **options)
+        raise NbrippleError(f"nbripple has no widget for a {type(obj).__name__}")
+
+
+set_presenter(_Presenter())
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -89,6 +181,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 if TYPE_CHECKING:
     from .api import (
+        card,
         card_html,
         execution,
         executions,
@@ -103,11 +196,9 @@ if TYPE_CHECKING:
     from .artifact import Artifact
     from .cards import Card, DataCard, ModelCard, render_html
     from .config import init_home
-    from .display import SearchResults, card
-    from .errors import NbrippleError
+    from .graph import LineageGraph
     from .launchplans import LaunchPlan, OnArtifact, activate, deactivate, launch, plans, register
-    from .lineage import LineageGraph
-    from .model import ArtifactVersion, CardRevision, Execution
+    from .model import ArtifactVersion, CardRevision, Execution, SearchResults
     from .refs import Query
     from .runner import relaunch, rerun, run
     from .watcher import Watcher

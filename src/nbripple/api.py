@@ -1,18 +1,25 @@
-"""The module-level API, bound to the current workspace (``import nbripple as nr``)."""
+"""The module-level API, bound to the current workspace (``import nbripple as nr``).
+
+Records these functions return carry the handle of the workspace that made them; a
+query made here (``nr.query``) carries the ambient handle, which reads the workspace
+current when the query is used (see :mod:`nbripple.ambient`).
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .artifact import make_query
+from .ambient import AMBIENT
 from .cards import Card, render_html
-from .display import SearchResults
-from .lineage import LineageGraph, LineageStart, build_lineage
-from .model import ArtifactVersion, CardRevision, Execution
-from .refs import Query
+from .graph import LineageGraph, LineageStart
+from .model import ArtifactVersion, CardRevision, Execution, SearchResults
+from .refs import Query, make_query
 from .workspace import RefLike, current
+
+if TYPE_CHECKING:
+    from .display import CardDisplay
 
 
 def query(
@@ -24,7 +31,8 @@ def query(
     >>> nr.query("blessed_model", blessed="true").uri
     'nbripple://blessed_model?blessed=true'
     """
-    return make_query(name, partitions, strict=strict, time_partition=time_partition)
+    return make_query(name, partitions, strict=strict, time_partition=time_partition,
+                      workspace=AMBIENT)
 
 
 def get(ref: RefLike) -> ArtifactVersion:
@@ -71,6 +79,18 @@ def card_html(ref: RefLike) -> str:
     return render_html(version.card_markdown or "")
 
 
+def card(ref: RefLike) -> CardDisplay:
+    """The current card of a version, rendered when displayed in a notebook.
+
+    Nothing is recorded as consumed.
+
+    >>> nr.card("blessed_model@3")          # doctest: +SKIP
+    """
+    from .display import card_display
+
+    return card_display(current().resolve(ref))
+
+
 def versions(name: str, limit: int | None = None) -> list[ArtifactVersion]:
     """Every version of an artifact, newest first."""
     return current().versions(name, limit)
@@ -105,4 +125,4 @@ def lineage(ref_or_execution_id: LineageStart, depth: int | None = 1,
     >>> [v.ref for v in g.upstream_versions()]
     ['blessed_model@2']
     """
-    return build_lineage(current(), ref_or_execution_id, depth=depth, direction=direction)
+    return current().lineage(ref_or_execution_id, depth=depth, direction=direction)

@@ -1,24 +1,32 @@
-"""Artifacts: named, versioned, partitioned streams of values."""
+"""Artifacts: named, versioned, partitioned streams of values.
+
+An :class:`Artifact` works on the workspace given to it (``workspace=``) or, without
+one, on the current workspace at the time of each call (the ambient handle of
+:mod:`nbripple.ambient`), so declaring one does no I/O.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from .ambient import AMBIENT, current_workspace
 from .cards import Card
-from .errors import InvalidNameError, KindError
-from .model import KINDS, ArtifactDecl, ArtifactVersion
+from .errors import InvalidNameError, KindError, UnknownPartitionKey
+from .model import KINDS, ArtifactDecl, ArtifactVersion, Handle
 from .refs import (
     MAX_PARTITION_KEYS,
     TIME_GRANULARITIES,
     Query,
-    partition_value,
+    make_query,
     validate_key,
     validate_name,
 )
 
 if TYPE_CHECKING:
     from .workspace import Workspace
+
+__all__ = ["Artifact", "make_query"]
 
 
 class Artifact:
@@ -97,11 +105,10 @@ class Artifact:
         return f"Artifact({self.name!r}, partition_keys=[{keys}])"
 
     def _ws(self) -> Workspace:
-        if self._workspace is not None:
-            return self._workspace
-        from .workspace import current
+        return self._workspace if self._workspace is not None else current_workspace()
 
-        return current()
+    def _handle(self) -> Handle:
+        return self._workspace if self._workspace is not None else AMBIENT
 
     def create_from(
         self,
@@ -129,40 +136,22 @@ class Artifact:
         """A query for the newest version whose partitions contain these values."""
         unknown = [key for key in partitions if key not in self.partition_keys]
         if unknown:
-            from .errors import UnknownPartitionKey
-
             raise UnknownPartitionKey(
                 f"{unknown[0]!r} is not a partition key of {self.name} "
                 f"(keys: {', '.join(self.partition_keys) or 'none declared'})"
             )
-        return make_query(self.name, partitions, strict=strict, time_partition=time_partition)
+        return make_query(self.name, partitions, strict=strict, time_partition=time_partition,
+                          workspace=self._handle())
 
     def get(self, **partitions: Any) -> ArtifactVersion:
         """The newest version matching ``partitions`` (records consumption)."""
-        return self._ws().get(self.query(**partitions))
+        return self._handle().get(self.query(**partitions))
 
     def load(self, *, as_: str | None = None, **partitions: Any) -> Any:
         """Load the newest version matching ``partitions`` (records consumption)."""
-        return self._ws().load(self.query(**partitions), as_=as_)
+        return self._handle().load(self.query(**partitions), as_=as_)
 
     def versions(self, limit: int | None = None) -> list[ArtifactVersion]:
         """Every committed version, newest first."""
         return self._ws().versions(self.name, limit)
 
-
-def make_query(
-    name: str,
-    partitions: dict[str, Any],
-    *,
-    strict: bool = False,
-    time_partition: datetime | date | str | None = None,
-) -> Query:
-    validate_name(name)
-    for key in partitions:
-        validate_key(key)
-    tp: datetime | None = None
-    if time_partition is not None:
-        from .workspace import truncate_time
-
-        tp = truncate_time(time_partition, "minute")
-    return Query(name, {k: partition_value(v) for k, v in partitions.items()}, tp, strict)

@@ -1,11 +1,14 @@
 """Rich display: what a notebook shows when a cell evaluates to an nbripple object.
 
 :class:`~nbripple.model.ArtifactVersion`, :class:`~nbripple.model.Execution`,
-:class:`~nbripple.lineage.LineageGraph` and :class:`SearchResults` (what
-``nr.search`` returns) get a plain one-line ``__repr__`` and an HTML summary
-(``_repr_html_``) from the renderers here; ``nr.card(ref)`` returns a
-:class:`CardDisplay`. These renderers need no widgets, so they also show in saved
-notebooks and on nbviewer.
+:class:`~nbripple.graph.LineageGraph` and :class:`~nbripple.model.SearchResults`
+(what ``nr.search`` returns) get a plain one-line ``__repr__`` and an HTML summary
+(``_repr_html_``) from the renderers here (the presenter ``import nbripple`` installs
+calls them); ``nr.card(ref)`` returns a :class:`CardDisplay`.
+These renderers need no widgets, so they also show in saved notebooks and on
+nbviewer. They render the records they are given: what a summary needs beyond the
+record (the producing execution, a table's first rows) they ask of the record's
+workspace handle, and a record without one shows what it holds.
 
 Every piece of user text (names, partition values, parameters, error messages,
 table cells) goes through :func:`html.escape`; cards go through
@@ -31,11 +34,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cards import render_html
-from .model import ArtifactVersion, Execution
+from .model import ArtifactVersion, Execution, SearchResults, attached
 
 if TYPE_CHECKING:
-    from .lineage import LineageGraph, LineageNode
-    from .workspace import RefLike, Workspace
+    from .graph import LineageGraph, LineageNode
+
+__all__ = ["CardDisplay", "SearchResults", "TablePreview", "card_display", "execution_html",
+           "lineage_html", "search_results_html", "table_preview", "version_html"]
 
 PREVIEW_ROWS = 5
 """Rows of a table shown under its version's HTML summary."""
@@ -162,16 +167,12 @@ def code_html(text: str) -> str:
 
 
 # -- lookups that a summary needs (never fatal: a summary shows what it can) -------------
-def _workspace_of(obj: ArtifactVersion | Execution) -> Workspace:
-    return obj._ws()
-
-
 def producer_of(version: ArtifactVersion) -> Execution | None:
     """The execution that produced ``version``, or None if it cannot be read now."""
-    if version.execution_id is None:
+    if version.execution_id is None or version._workspace is None:
         return None
     try:
-        return _workspace_of(version).execution(version.execution_id)
+        return version._workspace.execution(version.execution_id)
     except Exception:  # a locked or unreachable catalog must not break a repr
         return None
 
@@ -203,25 +204,23 @@ def _cell(value: Any) -> str:
 
 
 def table_preview(version: ArtifactVersion, rows: int = PREVIEW_ROWS) -> TablePreview:
-    """Read the first ``rows`` rows of a table version (verified, never recorded as consumed).
+    """The first ``rows`` rows of a table version, read through its workspace handle
+    (verified, never recorded as consumed).
 
-    Raises ValueError for a version that is not a table.
+    Raises ValueError for a version that is not a table (or too big to preview).
     """
     if version.kind != "table":
         raise ValueError(f"{version.ref} is a {version.kind}, not a table")
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    buffer = _workspace_of(version).store.read_buffer(version.content_hash, label=version.ref)
-    parquet = pq.ParquetFile(pa.BufferReader(buffer))
-    schema = parquet.schema_arrow
-    first = next(parquet.iter_batches(batch_size=max(rows, 1)), None) if rows > 0 else None
-    records = first.slice(0, rows).to_pylist() if first is not None else []
+    table = attached(version._workspace, version.ref).table_preview(version, rows)
+    if table is None:
+        raise ValueError(f"{version.ref} is too big for a preview; v.load() reads it")
+    schema = table.schema
     return TablePreview(
         columns=list(schema.names),
         types=[str(t) for t in schema.types],
-        rows=[[_cell(record.get(name)) for name in schema.names] for record in records],
-        total_rows=parquet.metadata.num_rows,
+        rows=[[_cell(record.get(name)) for name in schema.names]
+              for record in table.slice(0, rows).to_pylist()],
+        total_rows=version.num_rows if version.num_rows is not None else table.num_rows,
     )
 
 
@@ -406,38 +405,14 @@ def lineage_html(graph: LineageGraph) -> str:
 
 
 # -- search results -----------------------------------------------------------------------
-class SearchResults(list[ArtifactVersion]):
-    """What ``nr.search`` returns: a plain list of versions that also displays as a table.
-
-    ``text``, ``partitions`` and ``kind`` record the search that found them.
-    """
-
-    def __init__(self, versions: Iterable[ArtifactVersion] = (), *, text: str | None = None,
-                 partitions: Mapping[str, Any] | None = None, kind: str | None = None) -> None:
-        super().__init__(versions)
-        self.text = text
-        self.partitions = {str(k): str(v) for k, v in (partitions or {}).items()}
-        self.kind = kind
-
-    def describe(self) -> str:
-        """The search in words: ``'model' blessed=true kind=object``."""
-        parts = [repr(self.text)] if self.text else []
-        if self.partitions:
-            parts.append(partitions_text(self.partitions))
-        if self.kind:
-            parts.append(f"kind={self.kind}")
-        return " ".join(parts) or "everything"
-
-    def __repr__(self) -> str:
-        head = f"<SearchResults for {self.describe()}: {len(self)} version"
-        head += "" if len(self) == 1 else "s"
-        if not self:
-            return head + ">"
-        lines = [f"  {version_text(v)[len('<ArtifactVersion '):-1]}" for v in self]
-        return head + "\n" + "\n".join(lines) + "\n>"
-
-    def _repr_html_(self) -> str:
-        return search_results_html(self)
+def search_results_text(results: SearchResults) -> str:
+    """The ``repr`` of a search: what was asked, then one line per version found."""
+    head = f"<SearchResults for {results.describe()}: {len(results)} version"
+    head += "" if len(results) == 1 else "s"
+    if not results:
+        return head + ">"
+    lines = [f"  {version_text(v)[len('<ArtifactVersion '):-1]}" for v in results]
+    return head + "\n" + "\n".join(lines) + "\n>"
 
 
 def search_results_html(results: SearchResults) -> str:
@@ -504,14 +479,7 @@ class CardDisplay:
         return f"<{self.card_type or 'card'} card of {self.ref}>\n{self.markdown}"
 
 
-def card(ref: RefLike) -> CardDisplay:
-    """The current card of a version, rendered when displayed in a notebook.
-
-    Nothing is recorded as consumed.
-
-    >>> nr.card("blessed_model@3")          # doctest: +SKIP
-    """
-    from .workspace import current
-
-    version = current().resolve(ref)
+def card_display(version: ArtifactVersion) -> CardDisplay:
+    """The current card of ``version``, rendered when displayed (``nr.card`` returns it)."""
     return CardDisplay(version.ref, version.card_type, version.card_markdown)
+

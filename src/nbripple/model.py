@@ -1,22 +1,105 @@
 """The records nbripple keeps: artifact declarations, versions, executions, cards, events.
 
 These are plain, immutable dataclasses. :class:`ArtifactVersion` and
-:class:`Execution` also carry a reference to the workspace they came from, so
-``version.load()`` and ``execution.output_notebook`` work without further arguments.
+:class:`Execution` also carry the :class:`Handle` of the workspace that made them,
+so ``version.load()`` and ``execution.output_notebook`` work without further
+arguments; a record without one says so instead of guessing a workspace.
+
+How records show themselves (``repr``, the HTML a notebook renders, ``.widget()``)
+is up to the :class:`Presenter` installed with :func:`set_presenter` (``import
+nbripple`` installs nbripple.display and nbripple.widgets); without one they fall
+back to a minimal text and an escaped ``<code>`` HTML.
 """
 
 from __future__ import annotations
 
+import html
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from .errors import NbrippleError
 from .refs import SCHEME
 
 if TYPE_CHECKING:
-    from .widgets.artifact_view import ArtifactView
-    from .workspace import Workspace
+    from .graph import LineageGraph
+
+
+class Handle(Protocol):
+    """What a record needs from the service that made it (a Workspace implements it)."""
+
+    def get(self, ref: Any, *, record: bool = True) -> ArtifactVersion: ...
+    def resolve(self, ref: Any) -> ArtifactVersion: ...
+    def load(self, ref: Any, *, as_: str | None = None) -> Any: ...
+    def load_version(self, version: ArtifactVersion, *, as_: str | None = None,
+                     record: bool = True) -> Any: ...
+    def download(self, version: ArtifactVersion, dest: str | os.PathLike[str]) -> Path: ...
+    def card_history(self, ref: Any) -> list[CardRevision]: ...
+    def execution(self, execution_id: str) -> Execution: ...
+    def execution_inputs(self, execution_id: str) -> list[InputRecord]: ...
+    def execution_outputs(self, execution_id: str) -> list[ArtifactVersion]: ...
+    def notebook_file(self, digest: str, name: str) -> Path: ...
+    def search(self, text: str | None = None, *, partitions: dict[str, Any] | None = None,
+               kind: str | None = None, latest_only: bool = True,
+               limit: int = 50) -> list[ArtifactVersion]: ...
+    def lineage(self, start: Any, *, depth: int | None = 1,
+                direction: str = "both") -> LineageGraph: ...
+    def latest_version_number(self, name: str) -> int: ...
+    def table_preview(self, version: ArtifactVersion, rows: int) -> Any: ...
+    def directory_entries(self, version: ArtifactVersion) -> list[dict[str, Any]]: ...
+
+
+def attached(handle: Handle | None, what: str) -> Handle:
+    """``handle``, or a clear error when a record was made without one."""
+    if handle is None:
+        raise NbrippleError(
+            f"{what} is not attached to a workspace: get it with nr.get(...) (or from a "
+            "Workspace) rather than building the record yourself"
+        )
+    return handle
+
+
+# -- presentation hook ------------------------------------------------------------------
+class Presenter(Protocol):
+    """Turns records into text, HTML and widgets (see nbripple.display, nbripple.widgets)."""
+
+    def text(self, obj: Any) -> str: ...
+    def html(self, obj: Any) -> str: ...
+    def widget(self, obj: Any, **options: Any) -> Any: ...
+
+
+class _Plain:
+    """The fallback presenter: what a record shows when nothing else is installed."""
+
+    def text(self, obj: Any) -> str:
+        ref = getattr(obj, "ref", None) or getattr(obj, "id", None) or ""
+        return f"<{type(obj).__name__} {ref}>".replace(" >", ">")
+
+    def html(self, obj: Any) -> str:
+        return f"<code>{html.escape(self.text(obj))}</code>"
+
+    def widget(self, obj: Any, **options: Any) -> Any:
+        raise NbrippleError(f"no widget for {type(obj).__name__}: `import nbripple` installs them")
+
+
+_PLAIN = _Plain()
+_presenter: Presenter = _PLAIN
+
+
+def set_presenter(new: Presenter | None) -> None:
+    """Install the presenter records use for ``repr``, HTML and widgets (None: the
+    minimal fallback)."""
+    global _presenter
+    _presenter = new if new is not None else _PLAIN
+
+
+def presenter() -> Presenter:
+    """The presenter installed now."""
+    return _presenter
+
 
 KINDS = ("table", "file", "directory", "value", "object")
 EXECUTION_KINDS = ("notebook", "interactive", "external")
@@ -87,7 +170,7 @@ class ArtifactVersion:
     card_type: str | None = None
     card_markdown: str | None = None
     description: str = ""
-    _workspace: Workspace | None = field(default=None, compare=False, repr=False)
+    _workspace: Handle | None = field(default=None, compare=False, repr=False)
 
     @property
     def ref(self) -> str:
@@ -110,19 +193,15 @@ class ArtifactVersion:
         """The current Markdown card, or None."""
         return self.card_markdown
 
-    def _ws(self) -> Workspace:
-        if self._workspace is None:
-            from .workspace import current
-
-            return current()
-        return self._workspace
+    def _ws(self) -> Handle:
+        return attached(self._workspace, self.ref)
 
     def load(self, as_: str | None = None) -> Any:
         """Load the value (a table as the type it was written from unless ``as_`` is given:
         ``"arrow"``, ``"pandas"`` or ``"polars"``). Records consumption."""
         return self._ws().load_version(self, as_=as_)
 
-    def download(self, dest: str | Path) -> Path:
+    def download(self, dest: str | os.PathLike[str]) -> Path:
         """Copy the stored data to a local path and return it."""
         return self._ws().download(self, dest)
 
@@ -130,24 +209,19 @@ class ArtifactVersion:
         """Every revision of this version's card, oldest first."""
         return self._ws().card_history(self.ref)
 
-    def widget(self) -> ArtifactView:
-        """The artifact view (tabs Overview / Object / Card / Lineage), as ``nr.show``."""
-        from .widgets.artifact_view import ArtifactView
-
-        return ArtifactView(self)
+    def widget(self, **options: Any) -> Any:
+        """The artifact view (tabs Overview / Object / Card / Lineage), as ``nr.show``:
+        a :class:`nbripple.widgets.ArtifactView`."""
+        return presenter().widget(self, **options)
 
     def __str__(self) -> str:
         return self.ref
 
     def __repr__(self) -> str:
-        from .display import version_text
-
-        return version_text(self)
+        return presenter().text(self)
 
     def _repr_html_(self) -> str:
-        from .display import version_html
-
-        return version_html(self)
+        return presenter().html(self)
 
 
 @dataclass(frozen=True)
@@ -205,7 +279,7 @@ class Execution:
     chain_depth: int
     label: str | None
     heartbeat_at: datetime | None = None
-    _workspace: Workspace | None = field(default=None, compare=False, repr=False)
+    _workspace: Handle | None = field(default=None, compare=False, repr=False)
 
     @property
     def duration_s(self) -> float | None:
@@ -213,12 +287,8 @@ class Execution:
             return None
         return (self.finished_at - self.started_at).total_seconds()
 
-    def _ws(self) -> Workspace:
-        if self._workspace is None:
-            from .workspace import current
-
-            return current()
-        return self._workspace
+    def _ws(self) -> Handle:
+        return attached(self._workspace, f"execution {self.id}")
 
     @property
     def output_notebook(self) -> Path | None:
@@ -241,7 +311,7 @@ class Execution:
     @property
     def inputs(self) -> list[InputRecord]:
         """The versions this execution consumed."""
-        return self._ws().catalog.execution_inputs(self.id)
+        return self._ws().execution_inputs(self.id)
 
     @property
     def outputs(self) -> list[ArtifactVersion]:
@@ -249,14 +319,10 @@ class Execution:
         return self._ws().execution_outputs(self.id)
 
     def __repr__(self) -> str:
-        from .display import execution_text
-
-        return execution_text(self)
+        return presenter().text(self)
 
     def _repr_html_(self) -> str:
-        from .display import execution_html
-
-        return execution_html(self)
+        return presenter().html(self)
 
 
 @dataclass(frozen=True)
@@ -314,3 +380,32 @@ class Firing:
     reason: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class SearchResults(list[ArtifactVersion]):
+    """What ``nr.search`` returns: a plain list of versions that also displays as a table.
+
+    ``text``, ``partitions`` and ``kind`` record the search that found them.
+    """
+
+    def __init__(self, versions: Iterable[ArtifactVersion] = (), *, text: str | None = None,
+                 partitions: Mapping[str, Any] | None = None, kind: str | None = None) -> None:
+        super().__init__(versions)
+        self.text = text
+        self.partitions = {str(k): str(v) for k, v in (partitions or {}).items()}
+        self.kind = kind
+
+    def describe(self) -> str:
+        """The search in words: ``'model' blessed=true kind=object``."""
+        parts = [repr(self.text)] if self.text else []
+        if self.partitions:
+            parts.append(", ".join(f"{key}={value}" for key, value in self.partitions.items()))
+        if self.kind:
+            parts.append(f"kind={self.kind}")
+        return " ".join(parts) or "everything"
+
+    def __repr__(self) -> str:
+        return presenter().text(self)
+
+    def _repr_html_(self) -> str:
+        return presenter().html(self)

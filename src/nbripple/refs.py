@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from .errors import InvalidNameError, InvalidReference
+from .errors import InvalidNameError, InvalidReference, NbrippleError, PartitionError
+
+if TYPE_CHECKING:
+    from .model import ArtifactVersion, Handle
 
 SCHEME = "nbripple://"
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
@@ -88,6 +91,7 @@ class Query:
     partitions: dict[str, str] = field(default_factory=dict)
     time_partition: datetime | None = None
     strict: bool = False
+    _workspace: Handle | None = field(default=None, compare=False, repr=False)
 
     @property
     def uri(self) -> str:
@@ -104,17 +108,22 @@ class Query:
         """A short human description used in error messages."""
         return self.uri
 
-    def get(self) -> Any:
-        """Resolve to an ArtifactVersion in the current workspace."""
-        from .workspace import current
+    def _handle(self) -> Handle:
+        if self._workspace is None:
+            raise NbrippleError(
+                f"{self.uri} is not attached to a workspace: build it with nr.query(...) or "
+                "artifact.query(...), or pass it to nr.get / nr.load"
+            )
+        return self._workspace
 
-        return current().get(self)
+    def get(self) -> ArtifactVersion:
+        """Resolve to an ArtifactVersion (records consumption), in the workspace this
+        query was made for (``nr.query``: the current one, when it is used)."""
+        return self._handle().get(self)
 
     def load(self, as_: str | None = None) -> Any:
         """Resolve and load the value (records consumption)."""
-        from .workspace import current
-
-        return current().load(self, as_=as_)
+        return self._handle().load(self, as_=as_)
 
     def __str__(self) -> str:
         return self.uri
@@ -204,6 +213,53 @@ def _check_ref_name(name: str, ref: str) -> None:
         validate_name(name)
     except InvalidNameError as exc:
         raise InvalidReference(f"malformed reference {ref!r}: {exc}") from exc
+
+
+def make_query(
+    name: str,
+    partitions: dict[str, Any],
+    *,
+    strict: bool = False,
+    time_partition: datetime | date | str | None = None,
+    workspace: Handle | None = None,
+) -> Query:
+    """A validated :class:`Query` (partition values as stored: ``str()``, ISO dates),
+    attached to ``workspace`` when given."""
+    validate_name(name)
+    for key in partitions:
+        validate_key(key)
+    tp: datetime | None = None
+    if time_partition is not None:
+        tp = truncate_time(time_partition, "minute")
+    return Query(name, {k: partition_value(v) for k, v in partitions.items()}, tp, strict,
+                 _workspace=workspace)
+
+
+def truncate_time(value: datetime | date | str, granularity: str) -> datetime:
+    """Truncate a time partition to its granularity (naive values are taken as UTC)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise PartitionError(f"time_partition {value!r} is not an ISO date/time") from exc
+    if not isinstance(value, datetime):
+        if not isinstance(value, date):
+            raise PartitionError(
+                f"time_partition must be a datetime, date or ISO string, got {type(value).__name__}"
+            )
+        value = datetime(value.year, value.month, value.day)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    value = value.replace(tzinfo=UTC, microsecond=0, second=0)
+    if granularity == "minute":
+        return value
+    if granularity == "hour":
+        return value.replace(minute=0)
+    if granularity == "day":
+        return value.replace(minute=0, hour=0)
+    if granularity == "month":
+        return value.replace(minute=0, hour=0, day=1)
+    raise PartitionError(f"unknown time granularity {granularity!r}")
 
 
 def is_artifact_uri(text: object) -> bool:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 
-from .. import codecs
+from ..ambient import AMBIENT
 from ..display import (
     card_block_html,
     card_excerpt,
@@ -37,8 +37,8 @@ from ..display import (
     value_preview_html,
     when,
 )
-from ..lineage import LineageGraph, LineageNode, build_lineage
-from ..model import ArtifactVersion
+from ..graph import LineageGraph, LineageNode
+from ..model import ArtifactVersion, Handle
 from . import close_tree
 from .graph import LineageGraphWidget
 
@@ -67,16 +67,19 @@ class ArtifactView(widgets.VBox):
         snippet: a text box holding the usage snippet, ready to copy.
         overview, object, card: the HTML widgets of the first three tabs.
         lineage: the :class:`LineageGraph` one hop around the version.
+        workspace: the handle of the workspace it reads from (``workspace=``, else the
+            version's own, else the current workspace).
     """
 
     def __init__(self, version: ArtifactVersion, *, preview_rows: int = 10,
-                 theme: str = "auto") -> None:
-        ws = version._ws()
-        self.version = ws.resolve(version)  # bound to its workspace
+                 theme: str = "auto", workspace: Handle | None = None) -> None:
+        handle = workspace or version._workspace or AMBIENT
+        self.version = handle.resolve(version)  # bound to its workspace
+        self.workspace: Handle = self.version._workspace or handle
         self.theme = theme
         self.preview_rows = preview_rows
-        self.lineage: LineageGraph = build_lineage(ws, self.version, depth=1,
-                                                   direction="both")
+        self.lineage: LineageGraph = self.workspace.lineage(self.version, depth=1,
+                                                            direction="both")
         self.snippet = widgets.Text(value=usage_snippet(self.version), description="use it",
                                     layout=widgets.Layout(width="min(100%, 36em)"))
         self.snippet.observe(self._keep_snippet, names="value")
@@ -147,7 +150,7 @@ class ArtifactView(widgets.VBox):
             "<i>no execution has consumed it yet</i>"
         latest = ""
         try:
-            newest = v._ws().declaration(v.name).latest_version
+            newest = self.workspace.latest_version_number(v.name)
             if newest > v.version:
                 latest = f"a newer version exists: {code_html(f'{v.name}@{newest}')}"
         except Exception:  # the overview shows what it can
@@ -196,8 +199,7 @@ class ArtifactView(widgets.VBox):
     def _directory_html(self) -> str:
         v = self.version
         try:
-            manifest = v._ws().store.read(v.content_hash, label=v.ref)
-            files = codecs.directory_listing(manifest)
+            files = self.workspace.directory_entries(v)
         except Exception as exc:  # a missing blob is reported, not raised
             return f"<i>the file list cannot be read: {esc(exc)}</i>"
         shown = files[:DIRECTORY_LISTING_LIMIT]
@@ -225,6 +227,4 @@ def show(ref: RefLike, *, theme: str = "auto") -> ArtifactView:
 
     >>> nr.show("blessed_model@3")       # doctest: +SKIP
     """
-    from ..workspace import current
-
-    return ArtifactView(current().resolve(ref), theme=theme)
+    return ArtifactView(AMBIENT.resolve(ref), theme=theme)

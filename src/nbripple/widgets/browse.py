@@ -18,10 +18,10 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..ambient import current_workspace
 from ..display import execution_title, partitions_text, shorten
 from ..errors import NbrippleError
-from ..model import KINDS, ArtifactVersion, Execution
-from ..workspace import Workspace, current
+from ..model import KINDS, ArtifactVersion, Execution, Handle
 from . import close_tree
 from .artifact_view import ArtifactView
 
@@ -77,11 +77,12 @@ class Browser(widgets.VBox):
 
     def __init__(self, text: str = "", *, partitions: str = "", kind: str | None = None,
                  limit: int = 50, all_versions: bool = False,
-                 workspace: Workspace | None = None) -> None:
+                 workspace: Handle | None = None) -> None:
         if kind is not None and kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
         self.limit = limit
-        self.workspace = workspace or current()
+        # The workspace current now: a later nr.use(...) does not change an open browser.
+        self.workspace: Handle = workspace or current_workspace()
         self.rows: list[ArtifactVersion] = []
         self.view: ArtifactView | None = None
         self._producers: dict[str, str] = {}

@@ -5,7 +5,7 @@ upstream): replacing it means rewriting :class:`GraphCanvas` here, keeping its
 small interface — ``widget``, ``show(elements)``, ``on_node_click(callback)``,
 ``click(node_id)``, ``node_ids``/``edge_ids``/``node_classes`` — and nothing else.
 
-Elements are cytoscape.js JSON, as :meth:`nbripple.lineage.LineageGraph.to_dict`
+Elements are cytoscape.js JSON, as :meth:`nbripple.graph.LineageGraph.to_dict`
 makes them: nodes carry the classes ``version``/``execution`` plus ``root``,
 ``failed``, ``missing``; edges carry their kind (``consumed``, ``produced``,
 ``triggered``). The style draws each class from a palette of theme colours (see

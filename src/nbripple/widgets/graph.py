@@ -8,7 +8,7 @@ meta-workflow; ``back`` returns to the previous centre.
 
 The widget's state stays inspectable from the kernel: ``centre`` (the node in the
 middle now), ``clicks`` (every node id a click delivered), ``graph`` (the
-:class:`~nbripple.lineage.LineageGraph` drawn) and ``canvas.node_ids``.
+:class:`~nbripple.graph.LineageGraph` drawn) and ``canvas.node_ids``.
 """
 
 from __future__ import annotations
@@ -21,18 +21,17 @@ from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets as widgets
 
+from ..ambient import AMBIENT
 from ..display import partitions_text, run_title, shorten, when
 from ..errors import NbrippleError
-from ..lineage import LineageGraph, LineageNode, build_lineage
+from ..graph import LineageGraph, LineageNode
+from ..model import Handle
 from . import close_tree
 from .cytoscape import GraphCanvas
-
-if TYPE_CHECKING:
-    from ..workspace import Workspace
 
 THEMES = ("light", "dark")
 
@@ -237,7 +236,7 @@ class LineageGraphWidget(widgets.VBox):
 
         Raises an NbrippleError when the node is not in the catalog.
         """
-        graph = build_lineage(self._workspace(), node_id, depth=self.hops, direction="both")
+        graph = self._workspace().lineage(node_id, depth=self.hops, direction="both")
         if graph.root != self.centre:
             self._history.append(self.graph)
         self.graph = graph
@@ -253,8 +252,8 @@ class LineageGraphWidget(widgets.VBox):
 
     def refresh(self) -> LineageGraph:
         """Read the graph around the centre again (new runs may have joined it)."""
-        self.graph = build_lineage(self._workspace(), self.centre, depth=self.graph.depth,
-                                   direction=self.graph.direction)
+        self.graph = self._workspace().lineage(self.centre, depth=self.graph.depth,
+                                               direction=self.graph.direction)
         self._draw()
         return self.graph
 
@@ -284,13 +283,9 @@ class LineageGraphWidget(widgets.VBox):
             self.message.value = ('<span style="color:var(--jp-error-color1,#d32f2f)">'
                                   f"{html.escape(str(exc))}</span>")
 
-    def _workspace(self) -> Workspace:
-        ws = self.graph._workspace
-        if ws is None:
-            from ..workspace import current
-
-            ws = current()
-        return ws
+    def _workspace(self) -> Handle:
+        # The graph's own workspace; a graph built by hand walks the current one.
+        return self.graph._workspace or AMBIENT
 
     def _draw(self) -> None:
         graph = self.graph

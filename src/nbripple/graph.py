@@ -1,4 +1,4 @@
-"""Lineage: the graph of versions and executions and what links them.
+"""The lineage graph records: versions and executions and what links them.
 
 Nodes are artifact versions (``version:blessed_model@2``) and executions
 (``execution:<id>``). Edges are *consumed* (version → execution), *produced*
@@ -6,8 +6,8 @@ Nodes are artifact versions (``version:blessed_model@2``) and executions
 A walk goes ``up`` (what the start came from: against the edges), ``down`` (what
 was made from it: along the edges) or ``both`` (the two walks, not an undirected
 one), ``depth`` hops far or, with ``depth=None``, as far as the graph goes. The
-catalog walks deep graphs with one recursive SQL query and shallow ones hop by hop,
-both safe on cycles; node details then come in one batch.
+graph is built by :func:`nbripple.service.lineage.build_lineage` (what ``nr.lineage``
+calls); this module holds only the records, so it imports nothing above them.
 
 Example::
 
@@ -19,24 +19,16 @@ Example::
 
 from __future__ import annotations
 
-import difflib
-import sys
-import types
 from collections import deque
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidReference, NotFound
-from .model import ArtifactVersion, Execution
-from .refs import NAME_RE, SCHEME, Pinned, Query
+from .errors import NotFound
+from .model import ArtifactVersion, Execution, Handle, attached, presenter
+from .refs import Pinned, Query
 
 if TYPE_CHECKING:
     import networkx as nx
-
-    from .widgets.graph import LineageGraphWidget
-    from .workspace import Workspace
 
 DIRECTIONS = ("up", "down", "both")
 EDGE_KINDS = ("consumed", "produced", "triggered")
@@ -98,15 +90,16 @@ class LineageEdge:
 
 
 class LineageGraph:
-    """The part of the lineage graph around one root, as walked by :func:`build_lineage`.
+    """The part of the lineage graph around one root, as walked by ``nr.lineage``.
 
     ``nodes`` starts with the root, then the others by their distance from it;
-    ``edges`` are every edge the walk crossed.
+    ``edges`` are every edge the walk crossed. ``workspace`` is the :class:`Handle` of
+    the workspace it was read from (the versions it lists are fetched from there).
     """
 
     def __init__(self, root: str, direction: str, depth: int | None,
                  nodes: list[LineageNode], edges: list[LineageEdge],
-                 workspace: Workspace | None = None) -> None:
+                 workspace: Handle | None = None) -> None:
         self.root = root
         self.direction = direction
         self.depth = depth
@@ -139,7 +132,7 @@ class LineageGraph:
     def upstream_versions(self) -> list[ArtifactVersion]:
         """The versions the root came from (reachable against the edges), nearest first.
 
-        Fetched from the catalog in one query when called.
+        Fetched from the graph's workspace when called.
         """
         return self._versions(self._reach(self.root, upstream=True))
 
@@ -153,14 +146,14 @@ class LineageGraph:
                 if n.type == "version" and not n.missing]
         if not keys:
             return []
-        if self._workspace is None:
-            from .workspace import current
-
-            self._workspace = current()
-        ws = self._workspace
-        found = {v.ref: v for v in ws.catalog.get_versions(keys)}
-        return [replace(found[f"{name}@{number}"], _workspace=ws)
-                for name, number in keys if f"{name}@{number}" in found]
+        handle = attached(self._workspace, f"the lineage graph of {self.root}")
+        found: list[ArtifactVersion] = []
+        for name, number in keys:
+            try:
+                found.append(handle.resolve(Pinned(name, number)))
+            except NotFound:  # deleted since the walk: listed only if it exists
+                continue
+        return found
 
     def _reach(self, start: str, *, upstream: bool) -> list[str]:
         """Node ids reachable from ``start`` in one direction, breadth first."""
@@ -287,18 +280,14 @@ class LineageGraph:
                 stack.extend(reversed(ordered(node_id, text_column, branch=False)))
         return lines
 
-    def widget(self, *, theme: str = "auto", height: str = "420px") -> LineageGraphWidget:
+    def widget(self, *, theme: str = "auto", height: str = "420px") -> Any:
         """The graph drawn in the notebook (ipycytoscape): click a node to re-centre the
         graph on it, one hop around. ``theme``: ``"light"``, ``"dark"`` or ``"auto"``
         (JupyterLab's current theme setting)."""
-        from .widgets.graph import LineageGraphWidget
-
-        return LineageGraphWidget(self, theme=theme, height=height)
+        return presenter().widget(self, theme=theme, height=height)
 
     def _repr_html_(self) -> str:
-        from .display import lineage_html
-
-        return lineage_html(self)
+        return presenter().html(self)
 
     def __repr__(self) -> str:
         depth = "all" if self.depth is None else self.depth
@@ -317,165 +306,3 @@ def _describe(node: LineageNode) -> str:
             parts.append(", ".join(f"{k}={v}" for k, v in partitions.items()))
         return f"{node.label}  [{' · '.join(parts)}]"
     return f"{node.label}  [{node.data.get('kind')} {node.data.get('execution_id', '')[:8]}]"
-
-
-# -- building a graph from the catalog -----------------------------------------
-def build_lineage(ws: Workspace, start: LineageStart, *, depth: int | None = 1,
-                  direction: str = "both") -> LineageGraph:
-    """Walk the lineage around ``start`` in ``ws`` (see :func:`nbripple.lineage`).
-
-    The catalog finds the nodes and edges (:meth:`Catalog.lineage_walk`), then their
-    details in one batch (:meth:`Catalog.lineage_nodes`).
-    """
-    if direction not in DIRECTIONS:
-        raise ValueError(
-            f"direction must be 'up' (what it came from), 'down' (what was made from it) "
-            f"or 'both', not {direction!r}"
-        )
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int)
-                              or depth < 0):
-        raise ValueError(
-            f"depth must be a number of hops >= 0, or None for the whole graph; got {depth!r}"
-        )
-    root = _root_node_id(ws, start)
-    node_ids, raw_edges = ws.catalog.lineage_walk(root, direction=direction, depth=depth)
-    if root not in node_ids:
-        node_ids.append(root)
-    edges = [LineageEdge(*edge) for edge in sorted(set(raw_edges))]
-    depths = _depths(root, direction, edges)
-    details = ws.catalog.lineage_nodes(node_ids)
-    nodes = [
-        (_version_node if node_id.startswith(VERSION_PREFIX) else _execution_node)(
-            node_id, depths.get(node_id, 0), details.get(node_id))
-        for node_id in node_ids
-    ]
-    nodes.sort(key=lambda n: (n.id != root, n.depth, n.type != "version", n.label, n.id))
-    return LineageGraph(root, direction, depth, nodes, edges, ws)
-
-
-def _root_node_id(ws: Workspace, start: LineageStart) -> str:
-    """The node id of the start: a version (any reference) or an execution (id or prefix)."""
-    if isinstance(start, Execution):
-        return execution_node_id(ws.execution(start.id).id)
-    if isinstance(start, ArtifactVersion | Query | Pinned):
-        version = ws.resolve(start)
-        return version_node_id(version.name, version.version)
-    if not isinstance(start, str):
-        raise InvalidReference(
-            f"cannot start a lineage walk at a {type(start).__name__}: pass 'name@N', an "
-            "nbripple:// URI, a Query, a version, or an execution id"
-        )
-    text = start.strip()
-    if text.startswith(EXECUTION_PREFIX):
-        return execution_node_id(ws.execution(text[len(EXECUTION_PREFIX):]).id)
-    if text.startswith(VERSION_PREFIX):
-        text = text[len(VERSION_PREFIX):]
-    if "@" in text or "?" in text or text.startswith(SCHEME) or not text:
-        version = ws.resolve(text)
-        return version_node_id(version.name, version.version)
-    # A bare word is an artifact (its latest version) or an execution id (or prefix).
-    is_artifact = bool(NAME_RE.fullmatch(text)) and ws.catalog.get_artifact(text) is not None
-    execution = ws.catalog.get_execution(text)
-    if is_artifact and execution is not None:
-        raise InvalidReference(
-            f"{text!r} names both an artifact and an execution: write '{text}@N' (or "
-            f"'nbripple://{text}') for the artifact, 'execution:{text}' for the execution"
-        )
-    if execution is not None:
-        return execution_node_id(execution.id)
-    if is_artifact:
-        version = ws.resolve(text)
-        return version_node_id(version.name, version.version)
-    names = [decl.name for decl in ws.catalog.list_artifacts()]
-    close = difflib.get_close_matches(text, names, n=3)
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    raise NotFound(
-        f"{text!r} is neither an artifact nor an execution id in {ws.home}{hint}; pass "
-        "'name@N', an nbripple:// URI, or an id from `nbripple executions`"
-    )
-
-
-def _depths(root: str, direction: str, edges: list[LineageEdge]) -> dict[str, int]:
-    """The fewest hops from the root to each node, walking as the catalog walked."""
-    best: dict[str, int] = {root: 0}
-    for upstream in ((True, False) if direction == "both" else (direction == "up",)):
-        neighbours: dict[str, list[str]] = {}
-        for edge in edges:
-            here, there = (edge.target, edge.source) if upstream else (edge.source, edge.target)
-            neighbours.setdefault(here, []).append(there)
-        seen = {root: 0}
-        queue = deque([root])
-        while queue:
-            current = queue.popleft()
-            for nxt in neighbours.get(current, ()):
-                if nxt not in seen:
-                    seen[nxt] = seen[current] + 1
-                    queue.append(nxt)
-        for node_id, hops in seen.items():
-            best[node_id] = min(hops, best.get(node_id, hops))
-    return best
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _version_node(node_id: str, depth: int, row: dict[str, Any] | None) -> LineageNode:
-    ref = node_id[len(VERSION_PREFIX):]
-    name, _, number = ref.rpartition("@")
-    if row is None:
-        return LineageNode(node_id, "version", ref, depth,
-                           {"name": name, "version": int(number), "ref": ref, "missing": True})
-    data: dict[str, Any] = {
-        "name": name,
-        "version": int(number),
-        "ref": ref,
-        "kind": row["kind"],
-        "partitions": row["partitions"],
-        "time_partition": _iso(row["time_partition"]),
-        "created_at": _iso(row["created_at"]),
-        "execution_id": row["execution_id"],
-    }
-    return LineageNode(node_id, "version", ref, depth, data)
-
-
-def _execution_node(node_id: str, depth: int, row: dict[str, Any] | None) -> LineageNode:
-    execution_id = node_id[len(EXECUTION_PREFIX):]
-    if row is None:
-        return LineageNode(node_id, "execution", f"execution {execution_id[:8]}", depth,
-                           {"execution_id": execution_id, "missing": True})
-    title = Path(row["notebook"]).name if row["notebook"] else row["label"] or row["kind"]
-    error = row["error"] or {}
-    trigger = row["trigger_artifact"], row["trigger_version"]
-    data: dict[str, Any] = {
-        "execution_id": execution_id,
-        "kind": row["kind"],
-        "status": row["status"],
-        "notebook": row["notebook"],
-        "execution_label": row["label"],
-        "started_at": _iso(row["started_at"]),
-        "finished_at": _iso(row["finished_at"]),
-        "failed": row["status"] == "failed",
-        "error": f"{error.get('ename', '')}: {error.get('evalue', '')}" if error else None,
-        "trigger": f"{trigger[0]}@{trigger[1]}" if trigger[0] and trigger[1] else None,
-        "parent_id": row["parent_id"],
-    }
-    return LineageNode(node_id, "execution", f"{title} · {row['status']}", depth, data)
-
-
-class _CallableModule(types.ModuleType):
-    """Keeps ``nbripple.lineage(...)`` callable after ``import nbripple.lineage``.
-
-    Importing a submodule binds it as an attribute of its package, replacing the
-    ``lineage`` function of the same name there; calling the module then calls the
-    function.
-    """
-
-    def __call__(self, ref_or_execution_id: LineageStart, depth: int | None = 1,
-                 direction: str = "both") -> LineageGraph:
-        from .api import lineage
-
-        return lineage(ref_or_execution_id, depth=depth, direction=direction)
-
-
-sys.modules[__name__].__class__ = _CallableModule
