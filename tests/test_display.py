@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
@@ -236,3 +237,57 @@ def test_a_staged_output_has_no_load_snippet_yet(ws: nr.Workspace) -> None:
     html = staged._repr_html_()
     assert "pending@staged-1" in html and "gets its number when the run succeeds" in html
     assert "nr.load(" not in html
+
+
+# -- records without a workspace, and without a presenter ------------------------------
+def test_a_record_without_a_workspace_says_so_instead_of_guessing(ws: nr.Workspace) -> None:
+    v = replace(nr.Artifact("loose").create_from([1, 2]), _workspace=None)
+    with ws.external_execution("derive.py") as derive:
+        ws.catalog.record_consumption(derive, "loose", 1)
+        ws.create_from(nr.Artifact("derived"), 3, execution_id=derive)
+    ex = replace(ws.execution(derive), _workspace=None)
+    graph = nr.lineage("derived@1", depth=None, direction="up")
+    assert [u.ref for u in graph.upstream_versions()] == ["loose@1"]
+    graph._workspace = None
+    for action in (v.load, v.card_history, lambda: v.download("out"), lambda: ex.inputs,
+                   lambda: ex.outputs, nr.Query("loose").get, nr.Query("loose").load,
+                   graph.upstream_versions):
+        with pytest.raises(nr.NbrippleError, match="is not attached to a workspace"):
+            action()
+    assert repr(v).startswith("<ArtifactVersion loose@1 · value")  # a repr needs no handle
+    html = v._repr_html_()
+    # It shows what the record holds: the producer's id, not its details.
+    assert "loose@1" in html and f"execution {(v.execution_id or '')[:8]}</td>" in html
+
+
+def test_queries_and_artifacts_need_no_home_until_used(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, nbripple as nr\n"
+            "q = nr.query('blessed_model', blessed='true')\n"
+            "a = nr.Artifact('blessed_model', partition_keys=['blessed'])\n"
+            "assert a.query(blessed='true') == q and q.uri.endswith('?blessed=true')\n"
+            "print(sorted(m for m in ('nbripple.display', 'nbripple.widgets', 'duckdb')\n"
+            "             if m in sys.modules))\n")
+    env = {**os.environ, "NBRIPPLE_HOME": str(tmp_path / "nowhere" / ".nbripple")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, check=True)
+    assert done.stdout.strip() == "[]"
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_records_fall_back_to_plain_text_without_a_presenter(ws: nr.Workspace) -> None:
+    from nbripple import model
+
+    v = nr.Artifact("plain").create_from(1)
+    installed = model.presenter()
+    model.set_presenter(None)
+    try:
+        assert repr(v) == "<ArtifactVersion plain@1>"
+        assert v._repr_html_() == "<code>&lt;ArtifactVersion plain@1&gt;</code>"
+        with pytest.raises(nr.NbrippleError, match="no widget"):
+            v.widget()
+    finally:
+        model.set_presenter(installed)
+    assert repr(v).startswith("<ArtifactVersion plain@1 · value")

@@ -188,6 +188,21 @@ def test_version_widget_is_the_artifact_view(world: World) -> None:
     assert "no card yet" in view.card.value
 
 
+
+def test_widgets_read_the_workspace_they_are_given(world: World, ws: nr.Workspace,
+                                                   tmp_path: Path) -> None:
+    version = ws.resolve("blessed_model@2")
+    other = nr.use(nr.init_home(tmp_path / "elsewhere"))  # now current: knows nothing
+    try:
+        view = ArtifactView(version)  # the version's own workspace, not the current one
+        assert view.workspace is ws and "blessed_model@3" in view.overview.value
+        assert view.lineage_widget.recenter(X(world.ops)).root == X(world.ops)
+        assert refs(Browser(workspace=ws, text="model")) == ["blessed_model@3"]
+        assert refs(Browser(text="model")) == []  # the current workspace's
+    finally:
+        other.catalog.close()
+        nr.use(ws.home)
+
 def test_lineage_tab_draws_one_hop_when_opened(world: World) -> None:
     view = nr.show("blessed_model@2")
     assert view._graph_widget is None  # not drawn while hidden

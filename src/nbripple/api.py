@@ -2,7 +2,9 @@
 
 Records these functions return carry the handle of the workspace that made them; a
 query made here (``nr.query``) carries the ambient handle, which reads the workspace
-current when the query is used (see :mod:`nbripple.ambient`).
+current when the query is used (see :mod:`nbripple.ambient`). The workspace module
+(and the catalog) is imported on the first call that needs it, so a module that only
+declares queries and artifacts loads none of it.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .ambient import AMBIENT
+from .ambient import current_workspace as current
 from .cards import Card, render_html
 from .graph import LineageGraph, LineageStart
 from .model import ArtifactVersion, CardRevision, Execution, SearchResults
 from .refs import Query, make_query
-from .workspace import RefLike, current
 
 if TYPE_CHECKING:
     from .display import CardDisplay
+    from .workspace import RefLike
 
 
 def query(

@@ -13,7 +13,6 @@ back to a minimal text and an escaped ``<code>`` HTML.
 
 from __future__ import annotations
 
-import html
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -79,7 +78,9 @@ class _Plain:
         return f"<{type(obj).__name__} {ref}>".replace(" >", ">")
 
     def html(self, obj: Any) -> str:
-        return f"<code>{html.escape(self.text(obj))}</code>"
+        from html import escape
+
+        return f"<code>{escape(self.text(obj))}</code>"
 
     def widget(self, obj: Any, **options: Any) -> Any:
         raise NbrippleError(f"no widget for {type(obj).__name__}: `import nbripple` installs them")
