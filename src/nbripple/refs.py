@@ -84,7 +84,10 @@ class Query:
     ``strict`` is true, in which case they must be equal. ``time_partition``, when
     given, must equal the version's (truncated) time partition.
 
-    Build one with ``artifact.query(...)`` or ``nbripple.query(name, ...)``.
+    Build one with ``artifact.query(...)`` or ``nbripple.query(name, ...)``: it carries
+    the handle of the workspace it is for (for ``nr.query``, whichever workspace is
+    current when it is used), so ``q.get()`` and ``q.load()`` work. One made by
+    :func:`parse` carries none; pass it to ``nr.get`` / ``nr.load`` or a workspace.
     """
 
     name: str
