@@ -291,3 +291,12 @@ def test_records_fall_back_to_plain_text_without_a_presenter(ws: nr.Workspace) -
     finally:
         model.set_presenter(installed)
     assert repr(v).startswith("<ArtifactVersion plain@1 · value")
+
+
+def test_every_public_name_is_listed_and_importable() -> None:
+    from nbripple import _EXPORTS
+
+    assert sorted(nr.__all__) == sorted([*_EXPORTS, "__version__"])
+    for name in nr.__all__:
+        assert getattr(nr, name) is not None
+    assert nr.SearchResults is SearchResults and nr.card is nr.api.card
