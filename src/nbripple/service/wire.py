@@ -38,6 +38,11 @@ def card_excerpt(markdown: str | None, limit: int = 200) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
+def home_dict(home: Path, config: Path, created: bool) -> JSON:
+    """An nbripple home ``nbripple init`` made (or found)."""
+    return {"home": str(home), "config": str(config), "created": created}
+
+
 # -- artifacts and versions ------------------------------------------------------------
 def version_dict(version: ArtifactVersion, *, card: bool = False) -> JSON:
     """A version (``card=True`` includes the full Markdown, else an excerpt)."""

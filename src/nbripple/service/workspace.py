@@ -298,6 +298,14 @@ class Workspace:
     def artifacts(self) -> list[ArtifactDecl]:
         return self.catalog.list_artifacts()
 
+    def artifacts_with_latest(self) -> list[tuple[ArtifactDecl, ArtifactVersion | None]]:
+        """Every artifact with its newest version (None before the first commit)."""
+        decls = self.artifacts()
+        # one query for the newest version of every artifact
+        latest = {v.name: v for v in self.search(None, latest_only=True,
+                                                 limit=max(1, len(decls)))}
+        return [(decl, latest.get(decl.name)) for decl in decls]
+
     def search(
         self,
         text: str | None = None,
