@@ -133,3 +133,15 @@ def test_interfaces_never_touch_the_catalog() -> None:
                          line):
                 offending.append(f"{file.name}:{number}: {line.strip()}")
     assert offending == []
+
+
+def test_make_execution_builds_a_row_without_recording_it(ws: nr.Workspace) -> None:
+    from nbripple.errors import ExecutionNotFound
+    from nbripple.service.executions import make_execution
+
+    execution = make_execution("notebook", id="0123456789abcdef", status="queued",
+                               notebook="/n.ipynb", label="n.ipynb", chain_depth=2)
+    assert (execution.id, execution.status, execution.chain_depth) == \
+        ("0123456789abcdef", "queued", 2)
+    with pytest.raises(ExecutionNotFound):
+        ws.execution(execution.id)

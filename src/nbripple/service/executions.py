@@ -49,11 +49,11 @@ def exception_error(exc: BaseException) -> dict[str, Any]:
     return run_error(type(exc).__name__, str(exc))
 
 
-def new_execution(ws: Workspace, kind: str, *, label: str | None = None,
-                  **fields: Any) -> Execution:
-    """Create and record an execution of ``kind`` started now by this process."""
+def make_execution(kind: str, *, label: str | None = None, **fields: Any) -> Execution:
+    """An execution of ``kind`` started now by this process, not recorded yet (the
+    watcher records a queued run with its firing's claim in one catalog call)."""
     execution = Execution(
-        id=new_execution_id(),
+        id=fields.pop("id", None) or new_execution_id(),
         kind=kind,
         status=fields.pop("status", "running"),
         notebook=fields.pop("notebook", None),
@@ -76,6 +76,13 @@ def new_execution(ws: Workspace, kind: str, *, label: str | None = None,
     )
     if fields:
         raise TypeError(f"unexpected execution fields {sorted(fields)}")
+    return execution
+
+
+def new_execution(ws: Workspace, kind: str, *, label: str | None = None,
+                  **fields: Any) -> Execution:
+    """Create and record an execution of ``kind`` started now by this process."""
+    execution = make_execution(kind, label=label, **fields)
     ws.catalog.create_execution(execution)
     return replace(execution, _workspace=ws)
 
