@@ -6,6 +6,8 @@ says what went wrong and what to do about it, so the CLI can print it on one lin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class NbrippleError(Exception):
     """Base class of every error nbripple raises on purpose."""
@@ -73,3 +75,83 @@ class CatalogLockedError(NbrippleError):
 
 class SchemaVersionError(NbrippleError):
     """The catalog was written by a newer nbripple than this one."""
+
+
+class IngestError(NbrippleError, ValueError):
+    """A file or directory cannot be read as the value to store (``nbripple push``)."""
+
+
+# -- how each error reaches a user -----------------------------------------------------
+EXIT_ERROR = 1
+"""The exit code of a command that ends with an error (click uses 2 for bad usage)."""
+
+BAD_INPUT, NOT_FOUND, CONFLICT, SERVER_ERROR = 400, 404, 409, 500
+
+ERROR_TABLE: dict[str, tuple[int, int]] = {
+    # class name: (CLI exit code, HTTP status). Keyed by name because some errors are
+    # defined in modules above this one (runner, launchplans, parameters); a subclass
+    # without an entry of its own takes its nearest mapped base class's.
+    "NbrippleError": (EXIT_ERROR, BAD_INPUT),
+    "ConfigError": (EXIT_ERROR, SERVER_ERROR),
+    "InvalidNameError": (EXIT_ERROR, BAD_INPUT),
+    "DeclarationMismatch": (EXIT_ERROR, CONFLICT),
+    "PartitionError": (EXIT_ERROR, BAD_INPUT),
+    "UnknownPartitionKey": (EXIT_ERROR, BAD_INPUT),
+    "MissingPartitionKey": (EXIT_ERROR, BAD_INPUT),
+    "KindError": (EXIT_ERROR, BAD_INPUT),
+    "InvalidReference": (EXIT_ERROR, BAD_INPUT),
+    "NotFound": (EXIT_ERROR, NOT_FOUND),
+    "ArtifactNotFound": (EXIT_ERROR, NOT_FOUND),
+    "VersionNotFound": (EXIT_ERROR, NOT_FOUND),
+    "ExecutionNotFound": (EXIT_ERROR, NOT_FOUND),
+    "IntegrityError": (EXIT_ERROR, SERVER_ERROR),
+    "StorePathError": (EXIT_ERROR, BAD_INPUT),
+    "CatalogLockedError": (EXIT_ERROR, CONFLICT),
+    "SchemaVersionError": (EXIT_ERROR, SERVER_ERROR),
+    "IngestError": (EXIT_ERROR, BAD_INPUT),
+    # nbripple.parameters
+    "ParametersError": (EXIT_ERROR, BAD_INPUT),
+    # nbripple.runner
+    "NotebookNotFound": (EXIT_ERROR, NOT_FOUND),
+    "KernelNotFound": (EXIT_ERROR, NOT_FOUND),
+    "InputResolutionError": (EXIT_ERROR, BAD_INPUT),
+    # nbripple.launchplans
+    "PlanError": (EXIT_ERROR, BAD_INPUT),
+    "PlanNotFound": (EXIT_ERROR, NOT_FOUND),
+}
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """How an error is shown: its class name, a one-line message, the exit code of a
+    command it ends and the HTTP status of a request it fails."""
+
+    name: str
+    message: str
+    exit_code: int
+    http_status: int
+
+
+def one_line(message: str) -> str:
+    """Collapse a message onto one line (multi-line messages are joined with ' | ')."""
+    return " | ".join(line.strip() for line in str(message).splitlines() if line.strip())
+
+
+def error_info(exc: BaseException) -> ErrorInfo:
+    """The table's entry for ``exc`` (by its class, else its nearest mapped base).
+
+    Example::
+
+        error_info(ArtifactNotFound("no artifact named 'x'")).http_status  # 404
+
+    An error that is not an NbrippleError is a bug: exit code 1, HTTP 500.
+    """
+    exit_code, status = EXIT_ERROR, SERVER_ERROR
+    if isinstance(exc, NbrippleError):
+        for cls in type(exc).__mro__:
+            entry = ERROR_TABLE.get(cls.__name__)
+            if entry is not None and issubclass(cls, NbrippleError):
+                exit_code, status = entry
+                break
+    name = type(exc).__name__
+    return ErrorInfo(name, one_line(str(exc)) or name, exit_code, status)

@@ -237,7 +237,7 @@ def run_job(job: RunJob, km: Any = None) -> None:
     signal.signal(signal.SIGTERM, _cancel_on_sigterm)
     from .errors import NbrippleError
     from .runner import run
-    from .workspace import Workspace
+    from .service import Workspace
 
     ws = Workspace(job.home)
     try:
@@ -250,7 +250,7 @@ def run_job(job: RunJob, km: Any = None) -> None:
     except Exception as exc:  # the run could not start: record why, never lose it
         _mark(ws, job.execution_id, "failed", type(exc).__name__, str(exc))
     finally:
-        ws.catalog.close()
+        ws.release()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)  # skip interpreter teardown of kernels/threads we already closed
@@ -261,9 +261,11 @@ def _mark(ws: Any, execution_id: str, status: str, ename: str, evalue: str) -> N
     execution = ws.catalog.get_execution(execution_id)
     if execution is None or execution.status not in ("queued", "running"):
         return
+    from .service.executions import run_error
+
     ws.catalog.finish_execution(
         execution_id, commit_staged=False, status=status, finished_at=datetime.now(UTC),
-        error={"ename": ename, "evalue": evalue, "cell_index": None},
+        error=run_error(ename, evalue),
     )
 
 

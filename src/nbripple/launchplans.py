@@ -38,7 +38,7 @@ from .errors import NbrippleError, NotFound
 from .model import ArtifactVersion, Firing, PlanRecord
 from .parameters import ParametersError, find_parameters_cell, parse_parameters
 from .refs import Pinned, Query, parse, validate_name
-from .workspace import Workspace, current
+from .service import Workspace, current
 
 CATCHUP_MODES = ("latest", "all", "none")
 

@@ -10,7 +10,6 @@ and an nbripple error prints one line — never a traceback. ``%nbripple?`` and
 from __future__ import annotations
 
 import argparse
-import ast
 import keyword
 import shlex
 import sys
@@ -20,7 +19,8 @@ from typing import Any, NoReturn
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
-from .errors import NbrippleError
+from .errors import NbrippleError, error_info, one_line
+from .parameters import parse_cli_value, parse_key_values
 
 HELP = """\
 %nbripple SUBCOMMAND [ARGS]: nbripple in IPython (load it with %load_ext nbripple)
@@ -34,8 +34,9 @@ HELP = """\
       The lineage graph around a version or an execution id, drawn (one hop, up and
       down by default; click a node to walk on); --text prints it as a tree.
   %nbripple run NOTEBOOK.ipynb [-p NAME VALUE ...] [--kernel NAME] [--timeout S]
-      Run a notebook as an nbripple task. VALUE is read as a Python literal when it
-      is one (42, 0.5, True, [1, 2]), else as a string (blessed_model@3).
+      Run a notebook as an nbripple task. VALUE is read as true/false/null or a
+      Python literal when it is one (42, 0.5, True, [1, 2]), else as a string
+      (blessed_model@3), as `nbripple run -p` reads it.
   %nbripple load REF [VAR]
       Load a version's value into the variable VAR (default: the artifact's name,
       dots as underscores); it is recorded as consumed by this kernel.
@@ -94,14 +95,6 @@ def _depth(text: str) -> int | None:
     if value < 0:
         raise argparse.ArgumentTypeError("the depth must be 0 or more hops")
     return value
-
-
-def _literal(text: str) -> Any:
-    """A parameter value: a Python literal when it is one, else the text itself."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return text
 
 
 def _parsers() -> dict[str, _Parser]:
@@ -201,9 +194,11 @@ class NbrippleMagics(Magics):
             return self._usage(str(exc), exc.usage)
         try:
             return self._handlers[sub](args, cell)
-        except (NbrippleError, ValueError) as exc:
-            lines = [part.strip() for part in str(exc).splitlines() if part.strip()]
-            print(f"nbripple {sub}: {' | '.join(lines) or type(exc).__name__}",
+        except NbrippleError as exc:
+            print(f"nbripple {sub}: {error_info(exc).message}", file=sys.stderr)
+            return None
+        except ValueError as exc:  # a bad argument the parser could not see (a VAR name)
+            print(f"nbripple {sub}: {one_line(str(exc)) or type(exc).__name__}",
                   file=sys.stderr)
             return None
 
@@ -218,7 +213,7 @@ class NbrippleMagics(Magics):
         from .api import search
 
         words = [t for t in args.terms if "=" not in t]
-        partitions = dict(t.split("=", 1) for t in args.terms if "=" in t)
+        partitions = parse_key_values(t for t in args.terms if "=" in t)
         return search(" ".join(words) or None, partitions=partitions, kind=args.kind,
                       latest_only=not args.all, limit=args.limit)
 
@@ -240,13 +235,13 @@ class NbrippleMagics(Magics):
     def _run(self, args: argparse.Namespace, cell: str | None) -> Any:
         from .runner import run
 
-        parameters = {name: _literal(value) for name, value in args.parameter}
+        parameters = {name: parse_cli_value(value) for name, value in args.parameter}
         execution = run(args.notebook, parameters, kernel_name=args.kernel,
                         timeout=args.timeout)
         return execution
 
     def _load(self, args: argparse.Namespace, cell: str | None) -> Any:
-        from .workspace import current
+        from .service import current
 
         if args.var is not None and (not args.var.isidentifier() or keyword.iskeyword(args.var)):
             raise ValueError(f"{args.var!r} is not a Python variable name")
@@ -262,7 +257,7 @@ class NbrippleMagics(Magics):
     def _card(self, args: argparse.Namespace, cell: str | None) -> Any:
         from .cards import Card
         from .display import card
-        from .workspace import current
+        from .service import current
 
         if cell is None:
             if args.type is not None:
@@ -280,7 +275,7 @@ class NbrippleMagics(Magics):
 
     def _watch(self, args: argparse.Namespace, cell: str | None) -> Any:
         from .launchplans import plans
-        from .workspace import current
+        from .service import current
 
         running = self.watcher is not None and self.watcher.is_running
         if args.action == "start":
@@ -317,6 +312,7 @@ class NbrippleMagics(Magics):
 
     def _plans(self, args: argparse.Namespace, cell: str | None) -> Any:
         from .launchplans import plans
+        from .service.plans import fires_on
 
         records = plans()
         if not records:
@@ -344,19 +340,6 @@ class NbrippleMagics(Magics):
 
 # `%nbripple?` shows the magic's docstring: make it the full help.
 NbrippleMagics.nbripple.__doc__ = HELP
-
-
-def fires_on(spec: dict[str, Any]) -> str:
-    """What fires a plan: ``blessed_model?blessed=true``, ``cron 0 2 * * * UTC``, both,
-    or ``launch only``."""
-    parts = []
-    trigger = spec.get("trigger")
-    if trigger:
-        query = "&".join(f"{k}={v}" for k, v in sorted((trigger.get("partitions") or {}).items()))
-        parts.append(str(trigger["artifact"]) + (f"?{query}" if query else ""))
-    if spec.get("schedule"):
-        parts.append(f"cron {spec['schedule']} {spec.get('timezone') or 'UTC'}")
-    return "; ".join(parts) or "launch only"
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -18,6 +18,7 @@ import ast
 import io
 import re
 import tokenize
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,54 @@ class Parameter:
     @property
     def is_input(self) -> bool:
         return self.input_ref is not None
+
+
+_WORDS: dict[str, Any] = {"true": True, "True": True, "false": False, "False": False,
+                          "none": None, "None": None, "null": None}
+
+
+def parse_cli_value(raw: str) -> Any:
+    """A parameter value typed on a command line (``nbripple run -p`` and
+    ``%nbripple run -p``): ``true``/``false``/``none``/``null`` as papermill reads them,
+    else a Python literal (``42``, ``0.5``, ``True``, ``[1, 2]``, ``'quoted'``), else a
+    number ``float`` reads (``nan``, ``inf``), else the text itself (``blessed_model@3``).
+
+    Example::
+
+        parse_cli_value("0.5"), parse_cli_value("true"), parse_cli_value("sales@1")
+    """
+    text = raw.strip()
+    if text in _WORDS:
+        return _WORDS[text]
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return raw
+
+
+def parse_key_values(items: Iterable[str]) -> dict[str, str]:
+    """``KEY=VALUE`` words typed on a command line as a dict (``nbripple search -p``,
+    ``nbripple push -p``, ``%nbripple search KEY=VALUE``); ValueError on a word without
+    ``=`` or a key given twice.
+
+    Example::
+
+        parse_key_values(["region=eu", "blessed=true"])
+    """
+    parsed: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"expected KEY=VALUE, got {item!r}")
+        if key in parsed:
+            raise ValueError(f"partition key {key!r} given twice")
+        parsed[key] = value
+    return parsed
 
 
 def find_parameters_cell(nb: Any) -> int | None:

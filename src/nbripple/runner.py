@@ -35,7 +35,8 @@ from .errors import NbrippleError, NotFound
 from .model import ArtifactVersion, Execution
 from .parameters import Parameter, ParametersError, find_parameters_cell, parse_parameters
 from .refs import Pinned, Query, parse
-from .workspace import Workspace, current
+from .service import Workspace, current
+from .service.executions import exception_error, run_error
 
 CONTEXT_TAG = "injected-nbripple-context"
 HEARTBEAT_S = 5.0
@@ -312,7 +313,7 @@ def _execute(
     except BaseException as exc:
         ws.catalog.finish_execution(
             execution.id, commit_staged=False, status="failed", finished_at=datetime.now(UTC),
-            error={"ename": type(exc).__name__, "evalue": str(exc), "cell_index": None},
+            error=exception_error(exc),
         )
         raise
     ws.catalog.update_execution(execution.id, parameters=injected)
@@ -346,19 +347,18 @@ def _execute(
             )
         except PapermillExecutionError as exc:
             status = "failed"
-            error = {
-                "ename": exc.ename,
-                "evalue": exc.evalue,
-                "cell_index": _original_index(output_path, original_ids),
-                "execution_count": exc.exec_count,
-                "traceback": [str(line) for line in (exc.traceback or [])][-20:],
-            }
+            error = run_error(
+                exc.ename, exc.evalue,
+                cell_index=_original_index(output_path, original_ids),
+                execution_count=exc.exec_count,
+                traceback=[str(line) for line in (exc.traceback or [])][-20:],
+            )
         except KeyboardInterrupt:
             status = "cancelled"
-            error = {"ename": "KeyboardInterrupt", "evalue": "the run was interrupted"}
+            error = run_error("KeyboardInterrupt", "the run was interrupted")
         except Exception as exc:
             status = "failed"
-            error = {"ename": type(exc).__name__, "evalue": str(exc), "cell_index": None}
+            error = exception_error(exc)
         finally:
             heartbeat.stop()
             _shutdown(km)

@@ -19,6 +19,7 @@ Shared conventions, implemented once here:
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import sys
@@ -35,21 +36,21 @@ from rich.markup import escape
 
 from .. import __version__
 from ..config import find_home
-from ..errors import NbrippleError
-from ..model import ArtifactDecl, ArtifactVersion, Execution
-from ..workspace import Workspace
+from ..errors import EXIT_ERROR, NbrippleError, error_info
+from ..errors import one_line as _one_line
+from ..model import Execution
+from ..parameters import parse_key_values
+from ..service import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
 # -- one-line errors ---------------------------------------------------------
 def one_line(message: str) -> str:
     """Collapse a message onto one line (multi-line messages are joined with ' | ')."""
-    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
-    return " | ".join(lines) or "unknown error"
+    return _one_line(message) or "unknown error"
 
 
 class CliError(click.ClickException):
@@ -67,6 +68,14 @@ class CliUsageError(CliError):
     exit_code = EXIT_USAGE
 
 
+@functools.cache
+def _error_class(exit_code: int) -> type[CliError]:
+    """The CliError that ends a command with ``exit_code`` (see errors.ERROR_TABLE)."""
+    if exit_code == CliError.exit_code:
+        return CliError
+    return type(f"CliError{exit_code}", (CliError,), {"exit_code": exit_code})
+
+
 def _as_cli_error(exc: Exception) -> CliError | None:
     """Translate any error worth one line into a CliError (None: let it through)."""
     if isinstance(exc, CliError):
@@ -81,7 +90,8 @@ def _as_cli_error(exc: Exception) -> CliError | None:
     if isinstance(exc, click.ClickException):
         return CliError(exc.format_message())
     if isinstance(exc, NbrippleError):
-        return CliError(str(exc))
+        info = error_info(exc)
+        return _error_class(info.exit_code)(info.message)
     if isinstance(exc, OSError):
         if exc.errno == errno.EPIPE:
             return None  # click handles a closed pipe (`nbripple ls | head`)
@@ -183,7 +193,7 @@ def get_workspace(*, create: bool = False) -> Workspace:
         workspace = Workspace(home)
         st._workspace = workspace
         # release the catalog file as soon as the command ends, for other processes
-        ctx.find_root().call_on_close(workspace.catalog.close)
+        ctx.find_root().call_on_close(workspace.release)
     return st._workspace
 
 
@@ -198,16 +208,10 @@ def json_option(func: F) -> F:
 def _parse_partitions(
     ctx: click.Context, param: click.Parameter, values: Sequence[str]
 ) -> dict[str, str]:
-    parsed: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", ctx, param)
-        if key in parsed:
-            raise click.BadParameter(f"partition key {key!r} given twice", ctx, param)
-        parsed[key] = value
-    return parsed
+    try:
+        return parse_key_values(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from exc
 
 
 def partition_option(help_text: str) -> Callable[[F], F]:
@@ -246,11 +250,6 @@ def local_time(value: datetime | None) -> str:
     return value.astimezone().replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
 
 
-def iso_utc(value: datetime | None) -> str | None:
-    """A time as ISO 8601 in UTC, for JSON."""
-    return None if value is None else value.isoformat()
-
-
 def format_partitions(partitions: Mapping[str, str]) -> str:
     """``{'blessed': 'true'}`` → ``'blessed=true'``."""
     return ", ".join(f"{key}={value}" for key, value in partitions.items())
@@ -259,73 +258,6 @@ def format_partitions(partitions: Mapping[str, str]) -> str:
 def text(value: object) -> str:
     """User-supplied text made safe for rich markup."""
     return escape(str(value))
-
-
-def card_excerpt(markdown: str | None, limit: int = 200) -> str:
-    """The first lines of a card, at most ``limit`` characters."""
-    if not markdown:
-        return ""
-    flat = " ".join(line.strip() for line in markdown.strip().splitlines() if line.strip())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
-def version_dict(version: ArtifactVersion, *, card: bool = False) -> dict[str, Any]:
-    """A version as JSON-ready data (``card=True`` includes the full Markdown)."""
-    data: dict[str, Any] = {
-        "ref": version.ref,
-        "uri": version.artifact_uri,
-        "name": version.name,
-        "version": version.version,
-        "partitions": dict(version.partitions),
-        "time_partition": iso_utc(version.time_partition),
-        "kind": version.kind,
-        "python_type": version.python_type,
-        "hash": version.content_hash,
-        "size": version.size,
-        "blob_uri": version.uri,
-        "schema": version.schema,
-        "num_rows": version.num_rows,
-        "meta": version.meta,
-        "execution_id": version.execution_id,
-        "created_at": iso_utc(version.created_at),
-        "description": version.description,
-        "card_type": version.card_type,
-    }
-    if card:
-        data["card"] = version.card_markdown
-    else:
-        data["card_excerpt"] = card_excerpt(version.card_markdown)
-    return data
-
-
-def decl_dict(decl: ArtifactDecl, latest: ArtifactVersion | None) -> dict[str, Any]:
-    """An artifact declaration (and its latest version's kind and time) as JSON data."""
-    return {
-        "name": decl.name,
-        "partition_keys": list(decl.partition_keys),
-        "time_partitioned": decl.time_partitioned,
-        "time_granularity": decl.time_granularity if decl.time_partitioned else None,
-        "kind": decl.kind or (latest.kind if latest else None),
-        "pinned_kind": decl.kind,
-        "latest_version": decl.latest_version,
-        "latest_ref": latest.ref if latest else None,
-        "updated_at": iso_utc(latest.created_at) if latest else None,
-        "created_at": iso_utc(decl.created_at),
-        "description": decl.description,
-    }
-
-
-def execution_dict(execution: Execution) -> dict[str, Any]:
-    """The summary of an execution used in listings and ``show``."""
-    return {
-        "id": execution.id,
-        "kind": execution.kind,
-        "status": execution.status,
-        "label": execution.label,
-        "notebook": execution.notebook,
-        "started_at": iso_utc(execution.started_at),
-        "finished_at": iso_utc(execution.finished_at),
-    }
 
 
 def producer_label(execution: Execution | None, execution_id: str | None, *,
@@ -355,4 +287,4 @@ def fail(message: str) -> CliError:
 # Command modules register themselves on `main`; keep these imports last.
 from . import artifacts, lineage, plans, runs  # noqa: E402, F401
 
-__all__ = ["CliError", "CliState", "CliUsageError", "get_workspace", "main"]
+__all__ = ["EXIT_ERROR", "CliError", "CliState", "CliUsageError", "get_workspace", "main"]

@@ -10,16 +10,17 @@ import click
 from rich.markdown import Markdown
 from rich.table import Table
 
-from ..artifact import Artifact
 from ..cards import Card, DataCard, ModelCard, render_html
 from ..config import CONFIG_FILENAME, DEFAULT_CONFIG_TOML, HOME_DIRNAME, init_home
 from ..model import KINDS, ArtifactVersion, Execution
-from ..workspace import Workspace, truncate_time
+from ..service import Workspace, wire
+from ..service.executions import load_external
+from ..service.gc import collect_garbage
+from ..service.wire import card_excerpt, decl_dict
+from ..service.writing import PUSH_KINDS
+from ..service.writing import push as push_path
 from . import (
-    card_excerpt,
     console,
-    decl_dict,
-    execution_dict,
     fail,
     format_partitions,
     get_workspace,
@@ -33,12 +34,9 @@ from . import (
     producer_label,
     state,
     text,
-    version_dict,
 )
 
-PUSH_KINDS = ("table", "file", "directory")
 _NO_WRAP = frozenset({"name", "ref", "kind", "size", "created", "updated", "latest"})
-TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
 
 
 # -- init --------------------------------------------------------------------
@@ -65,8 +63,7 @@ def init(directory: Path | None, as_json: bool) -> None:
         existed = (target / CONFIG_FILENAME).exists()
         home = init_home(base)
     if as_json:
-        print_json({"home": str(home), "config": str(home / CONFIG_FILENAME),
-                    "created": not existed})
+        print_json(wire.home_dict(home, home / CONFIG_FILENAME, not existed))
         return
     if existed:
         click.echo(f"nbripple home already initialized at {home} (left unchanged)")
@@ -85,28 +82,26 @@ def init(directory: Path | None, as_json: bool) -> None:
 def ls(as_json: bool) -> None:
     """List the artifacts: partition keys, kind, latest version, description."""
     ws = get_workspace()
-    decls = ws.artifacts()
-    # one query for the newest version of every artifact
-    latest = {v.name: v for v in ws.search(None, latest_only=True, limit=max(1, len(decls)))}
+    found = ws.artifacts_with_latest()
     if as_json:
-        print_json([decl_dict(d, latest.get(d.name)) for d in decls])
+        print_json([decl_dict(decl, latest) for decl, latest in found])
         return
-    if not decls:
+    if not found:
         note(f"no artifacts yet in {ws.home}; `nbripple push NAME PATH` or "
              "Artifact(...).create_from(...) adds one")
         return
     table = Table(title=f"artifacts in {text(ws.home)}", title_justify="left")
     for column in ("name", "partition keys", "kind", "latest", "updated", "description"):
         table.add_column(column, overflow="fold", no_wrap=column in _NO_WRAP)
-    for decl in decls:
-        info = decl_dict(decl, latest.get(decl.name))
+    for decl, latest in found:
+        info = decl_dict(decl, latest)
         keys = ", ".join(decl.partition_keys)
         if decl.time_partitioned:
             keys = ", ".join(filter(None, [keys, f"time ({decl.time_granularity})"]))
         table.add_row(
             text(decl.name), text(keys), info["kind"] or "",
             str(decl.latest_version or ""),
-            local_time(latest[decl.name].created_at) if decl.name in latest else "",
+            local_time(latest.created_at) if latest else "",
             text(decl.description),
         )
     console().print(table)
@@ -123,15 +118,14 @@ class _Producers:
         if execution_id is None:
             return None
         if execution_id not in self._seen:
-            self._seen[execution_id] = self._ws.catalog.get_execution(execution_id)
+            self._seen[execution_id] = self._ws.find_execution(execution_id)
         return self._seen[execution_id]
 
     def label(self, version: ArtifactVersion) -> str:
         return producer_label(self.get(version.execution_id), version.execution_id)
 
-    def as_dict(self, version: ArtifactVersion) -> dict[str, Any] | None:
-        execution = self.get(version.execution_id)
-        return execution_dict(execution) if execution else None
+    def as_json(self, version: ArtifactVersion) -> dict[str, Any]:
+        return wire.version_with_producer(version, self.get(version.execution_id))
 
 
 def _versions_table(title: str, versions: list[ArtifactVersion], producers: _Producers,
@@ -166,7 +160,7 @@ def versions(name: str, limit: int | None, as_json: bool) -> None:
     found = ws.versions(name, limit)
     producers = _Producers(ws)
     if as_json:
-        print_json([{**version_dict(v), "producer": producers.as_dict(v)} for v in found])
+        print_json([producers.as_json(v) for v in found])
         return
     if not found:
         note(f"{name} has no committed versions yet")
@@ -190,7 +184,7 @@ def search(words: tuple[str, ...], partitions: dict[str, str], kind: str | None,
                       latest_only=not all_versions, limit=limit)
     producers = _Producers(ws)
     if as_json:
-        print_json([{**version_dict(v), "producer": producers.as_dict(v)} for v in found])
+        print_json([producers.as_json(v) for v in found])
         return
     if not found:
         note("no matching versions")
@@ -212,8 +206,7 @@ def show(ref: str, as_json: bool) -> None:
     version = ws.resolve(ref)
     producer = _Producers(ws).get(version.execution_id)
     if as_json:
-        print_json({**version_dict(version, card=True),
-                    "producer": execution_dict(producer) if producer else None})
+        print_json(wire.version_with_producer(version, producer, card=True))
         return
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
@@ -257,11 +250,10 @@ def _table_preview(version: ArtifactVersion, value: Any, rows: int, as_json: boo
     import pyarrow as pa
 
     assert isinstance(value, pa.Table)
-    head = value.slice(0, rows)
     if as_json:
-        print_json({"ref": version.ref, "kind": "table", "num_rows": value.num_rows,
-                    "columns": value.column_names, "rows": head.to_pylist()})
+        print_json(wire.table_preview_dict(version, value, rows))
         return
+    head = value.slice(0, rows)
     table = Table()
     for name in value.column_names:
         table.add_column(text(name), overflow="fold")
@@ -297,17 +289,12 @@ def load(ref: str, output: Path | None, rows: int, as_json: bool) -> None:
                    f"`nbripple load {version.ref} -o FILE.pickle`")
     if output is not None and not output.is_dir() and not output.parent.is_dir():
         raise fail(f"cannot write to {output}: the directory {output.parent} does not exist")
-    with ws.external_execution("nbripple load") as execution_id:
-        if output is not None:
-            value: Any = ws.download(version, output)
-        else:
-            value = ws.load_version(version, as_="arrow" if version.kind == "table" else None,
-                                    record=False)
-        ws.catalog.record_consumption(execution_id, version.name, version.version)
+    value = load_external(ws, version, output=output,
+                          as_="arrow" if version.kind == "table" and output is None else None)
     if output is not None or version.kind in ("file", "directory"):
         path = Path(value)
         if as_json:
-            print_json({"ref": version.ref, "kind": version.kind, "path": str(path)})
+            print_json(wire.path_dict(version, path))
         else:
             click.echo(str(path))
         return
@@ -353,9 +340,7 @@ def card(ref: str, source: IO[str] | None, card_type: str | None, history: bool,
         markdown = source.read()
         revision = ws.set_card(version, _make_card(markdown, card_type or version.card_type))
         if as_json:
-            print_json({"ref": version.ref, "revision": revision.revision,
-                        "card_type": revision.card_type,
-                        "created_at": revision.created_at.isoformat()})
+            print_json(wire.card_revision_dict(version, revision, markdown=False))
         else:
             click.echo(f"{version.ref}: card revision {revision.revision} "
                        f"({revision.card_type}) saved")
@@ -363,9 +348,7 @@ def card(ref: str, source: IO[str] | None, card_type: str | None, history: bool,
     if history:
         revisions = ws.card_history(version)
         if as_json:
-            print_json([{"ref": version.ref, "revision": r.revision, "card_type": r.card_type,
-                         "created_at": r.created_at.isoformat(), "markdown": r.markdown}
-                        for r in revisions])
+            print_json(wire.card_history_list(version, revisions))
             return
         if not revisions:
             note(f"{version.ref} has no card yet")
@@ -380,8 +363,7 @@ def card(ref: str, source: IO[str] | None, card_type: str | None, history: bool,
         return
     current = version.card_markdown
     if as_json:
-        print_json({"ref": version.ref, "card_type": version.card_type, "markdown": current,
-                    "html": render_html(current) if current is not None else None})
+        print_json(wire.card_dict(version))
         return
     if current is None:
         note(f"{version.ref} has no card; add one with `nbripple card {version.ref} "
@@ -394,38 +376,6 @@ def card(ref: str, source: IO[str] | None, card_type: str | None, history: bool,
 
 
 # -- push --------------------------------------------------------------------
-def _read_table(path: Path) -> Any:
-    """A .parquet or .csv file as a pyarrow Table."""
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-    import pyarrow.parquet as pq
-
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pa_csv.read_csv(path)
-        if suffix in (".parquet", ".pq"):
-            return pq.read_table(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise fail(f"cannot read {path} as a {suffix[1:]} table: {exc}; fix the file or "
-                   "push it with --kind file to keep it as a plain file") from exc
-    raise fail(f"cannot read {path} as a table: push a .parquet or .csv file, or use "
-               "--kind file")
-
-
-def _push_value(path: Path, kind: str | None, name: str) -> Any:
-    """What to hand to create_from for PATH stored as ``kind`` (None: inferred)."""
-    if path.is_dir():
-        if kind not in (None, "directory"):
-            raise fail(f"{path} is a directory; {name} takes kind {kind!r}")
-        return path
-    if kind == "directory":
-        raise fail(f"{path} is a file, but {name} takes directories (kind 'directory')")
-    if kind == "table" or (kind is None and path.suffix.lower() in TABLE_SUFFIXES):
-        return _read_table(path)
-    return path
-
-
 @main.command()
 @click.argument("name")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
@@ -453,35 +403,12 @@ def push(name: str, path: Path, partitions: dict[str, str], card_file: IO[str] |
     Prints the new reference (name@N).
     """
     ws = get_workspace(create=True)
-    recorded = ws.catalog.get_artifact(name)
-    if recorded is not None:
-        if kind and recorded.kind and kind != recorded.kind:
-            raise fail(f"{name} is declared kind={recorded.kind!r}; it cannot take a {kind}")
-        if recorded.kind and recorded.kind not in PUSH_KINDS:
-            raise fail(f"{name} is declared kind={recorded.kind!r}; push stores tables, files "
-                       "and directories only: create its versions from Python")
-        if time_partition is not None and not recorded.time_partitioned:
-            raise fail(f"{name} is not time-partitioned; drop --time-partition")
-        if description is not None and description != recorded.description:
-            note(f"note: {name} keeps the description of its first declaration")
-        artifact = Artifact(name, recorded.partition_keys, recorded.time_partitioned,
-                            recorded.time_granularity, recorded.kind, recorded.description,
-                            workspace=ws)
-    else:
-        artifact = Artifact(name, list(partitions), time_partitioned=time_partition is not None,
-                            description=description or "", workspace=ws)
-    decl = artifact.declaration
-    # validate everything before the execution is recorded, so a typo leaves no trace
-    parts = ws.normalize_partitions(decl, partitions, complete=True)
-    if time_partition is not None:
-        truncate_time(time_partition, decl.time_granularity)
-    value = _push_value(path, kind or decl.kind, name)
     card_obj = _make_card(card_file.read(), card_type) if card_file is not None else None
-    with ws.external_execution("nbripple push") as execution_id:
-        version = ws.create_from(artifact, value, card_obj, time_partition=time_partition,
-                                 partitions=parts, execution_id=execution_id)
+    pushed = push_path(ws, name, path, partitions=partitions, card=card_obj, kind=kind,
+                       description=description, time_partition=time_partition, notify=note)
+    version, execution_id = pushed.version, pushed.execution_id
     if as_json:
-        print_json(version_dict(version))
+        print_json(wire.version_dict(version))
         return
     click.echo(version.ref)
     rows = f"{version.num_rows:,} rows, " if version.num_rows is not None else ""
@@ -501,13 +428,9 @@ main.add_command(load, name="pull")
 @json_option
 def gc(grace_h: float, dry_run: bool, as_json: bool) -> None:
     """Delete store blobs that no version or execution refers to."""
-    from ..cleanup import collect_garbage
-
     report = collect_garbage(get_workspace(), grace_s=grace_h * 3600, dry_run=dry_run)
     if as_json:
-        print_json({"referenced": report.referenced, "kept_young": report.kept_young,
-                    "deleted": report.deleted, "freed_bytes": report.freed_bytes,
-                    "dry_run": report.dry_run})
+        print_json(wire.garbage_report_dict(report))
         return
     verb = "would delete" if dry_run else "deleted"
     click.echo(f"{verb} {len(report.deleted)} blob(s), {human_size(report.freed_bytes)}; "

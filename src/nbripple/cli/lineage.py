@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..lineage import build_lineage
+from ..service.wire import lineage_dict
 from . import get_workspace, json_option, main, print_json
 
 
@@ -39,7 +40,6 @@ def lineage(ref: str, depth_text: str, direction: str | None, as_json: bool) -> 
     graph = build_lineage(get_workspace(), ref, depth=_depth(depth_text),
                           direction=direction or "both")
     if as_json:
-        print_json({"root": graph.root, "direction": graph.direction, "depth": graph.depth,
-                    "elements": graph.to_dict()})
+        print_json(lineage_dict(graph))
     else:
         click.echo(graph.to_text())

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 from rich import box
 from rich.table import Table
 
 from .. import launchplans as lp
-from ..model import Firing, PlanRecord
+from ..service import Workspace
+from ..service.plans import RECENT, fires_on, live_watchers, next_run, overview, recent_firings
+from ..service.wire import launched_dict, plan_summary, registration_dict
 from ..watcher import Watcher
-from ..workspace import Workspace
-from . import console, get_workspace, iso_utc, json_option, local_time, main, note, print_json, text
-
-RECENT = 5
-"""How many firings the ``recent`` column shows."""
+from . import console, get_workspace, json_option, local_time, main, note, print_json, text
 
 RESULT_MARKS = {
     "succeeded": "[green]✓[/]",
@@ -32,70 +28,7 @@ RESULT_MARKS = {
 }
 
 
-# -- what `nbripple plans` shows, for tables and JSON ------------------------------
-def trigger_text(spec: dict[str, Any]) -> str | None:
-    """A plan's trigger as a query: ``blessed_model?blessed=true`` (None without one)."""
-    trigger = spec.get("trigger")
-    if not trigger:
-        return None
-    params = [f"{key}={value}" for key, value in sorted((trigger.get("partitions") or {}).items())]
-    if trigger.get("time_partition"):
-        params.append(f"time_partition={trigger['time_partition']}")
-    if trigger.get("strict"):
-        params.append("strict=true")
-    return str(trigger["artifact"]) + (f"?{'&'.join(params)}" if params else "")
-
-
-def next_run(plan: PlanRecord, now: datetime | None = None) -> datetime | None:
-    """The next cron tick of an active scheduled plan, in UTC (None otherwise).
-
-    Counted from the schedule anchor (the last tick the watcher handled, else the
-    activation), as the watcher does: a tick in the past is one the watcher owes.
-    """
-    expression = plan.spec.get("schedule")
-    if not plan.active or not expression:
-        return None
-    from croniter import croniter
-
-    tz = ZoneInfo(plan.spec.get("timezone") or "UTC")
-    anchor = plan.schedule_anchor or plan.activated_at or now or datetime.now(UTC)
-    tick: datetime = croniter(expression, anchor.astimezone(tz)).get_next(datetime)
-    return tick.astimezone(UTC)
-
-
-def plan_summary(plan: PlanRecord, recent: list[Firing]) -> dict[str, Any]:
-    """One plan for ``nbripple plans``: state, versions, trigger, schedule, firings.
-
-    ``recent`` holds the plan's newest firings, newest first.
-    """
-    spec = plan.spec
-    return {
-        "name": plan.name,
-        "state": "active" if plan.active else "inactive",
-        "active": plan.active,
-        "version": plan.active_version,
-        "latest_version": plan.latest_version,
-        "notebook": spec.get("notebook"),
-        "trigger": trigger_text(spec),
-        "schedule": spec.get("schedule"),
-        "timezone": spec.get("timezone") or "UTC",
-        "last_fired": iso_utc(recent[0].created_at) if recent else None,
-        "next_run": iso_utc(next_run(plan)),
-        "recent_results": [f.status for f in recent[:RECENT]],
-        "stopped_reason": plan.stopped_reason,
-        "max_chain_depth": spec.get("max_chain_depth"),
-        "description": spec.get("description") or "",
-    }
-
-
-def fires_on(summary: dict[str, Any]) -> str:
-    """What fires a plan, for humans: its trigger and/or ``cron <schedule> <tz>``."""
-    parts = [summary["trigger"]] if summary["trigger"] else []
-    if summary["schedule"]:
-        parts.append(f"cron {summary['schedule']} {summary['timezone']}")
-    return "; ".join(parts) or "launch only"
-
-
+# -- what `nbripple plans` shows ---------------------------------------------------
 def _short_time(value: str | None) -> str:
     """A local time for a narrow column: ``14:03:22`` today, ``05-01 14:03`` this
     year, else ``2025-05-01``."""
@@ -108,13 +41,8 @@ def _short_time(value: str | None) -> str:
     return moment.strftime("%m-%d %H:%M" if moment.year == today.year else "%Y-%m-%d")
 
 
-def _live_watchers(ws: Workspace) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = ws.catalog.live_watchers()
-    return found
-
-
 def _hint_no_watcher(ws: Workspace) -> None:
-    if not _live_watchers(ws):
+    if not live_watchers(ws):
         note("no watcher is running on this home: start one with `nbripple watch`")
 
 
@@ -138,8 +66,7 @@ def register(plans_file: Path, as_json: bool) -> None:
     done = lp.register_all(found, workspace=ws)
     states = {p.name: p.active for p in lp.plans(workspace=ws)}
     if as_json:
-        print_json([{"name": r.name, "version": r.version, "created": r.created,
-                     "active": states.get(r.name, False)} for r in done])
+        print_json([registration_dict(r, states.get(r.name, False)) for r in done])
         return
     out = console()
     for r in done:
@@ -161,8 +88,8 @@ def plans(as_json: bool) -> None:
     ✓ succeeded, ✗ failed, ▶ running, … pending, ⊘ cancelled, – skipped.
     """
     ws = get_workspace()
-    records = lp.plans(workspace=ws)
-    rows = [plan_summary(p, lp.firings(p.name, limit=RECENT, workspace=ws)) for p in records]
+    found = overview(ws)
+    rows = [plan_summary(plan, recent) for plan, recent in found]
     if as_json:
         print_json(rows)
         return
@@ -179,14 +106,14 @@ def plans(as_json: bool) -> None:
     if scheduled:
         table.add_column("next run")
     table.add_column("recent", no_wrap=True)
-    for row in rows:
+    for (plan, _), row in zip(found, rows, strict=True):
         state = "[green]active[/]" if row["active"] else "[dim]inactive[/]"
         if row["stopped_reason"]:
             state += " [yellow](stopped)[/]"
         version = str(row["version"])
         if row["latest_version"] != row["version"]:
             version += f" (latest {row['latest_version']})"
-        cells = [text(row["name"]), state, version, text(fires_on(row)),
+        cells = [text(row["name"]), state, version, text(fires_on(plan.spec)),
                  _short_time(row["last_fired"])]
         if scheduled:
             cells.append(_short_time(row["next_run"]))
@@ -208,16 +135,16 @@ def activate(name: str, as_json: bool) -> None:
     was_active = lp.get_plan(name, workspace=ws).active
     record = lp.activate(name, workspace=ws)
     if as_json:
-        print_json(plan_summary(record, lp.firings(name, limit=RECENT, workspace=ws)))
+        print_json(plan_summary(record, recent_firings(ws, name)))
         return
     if was_active:
         console().print(f"{text(name)} is already active (version {record.active_version})")
     else:
         console().print(f"activated [bold]{text(name)}[/] (version {record.active_version})")
         if record.spec.get("trigger") or record.spec.get("schedule"):
-            summary = plan_summary(record, [])
-            note(f"from now on it fires on {fires_on(summary)}"
-                 + (f"; next run {local_time(next_run(record))}" if summary["next_run"] else ""))
+            upcoming = next_run(record)
+            note(f"from now on it fires on {fires_on(record.spec)}"
+                 + (f"; next run {local_time(upcoming)}" if upcoming else ""))
         else:
             note(f"it has no trigger or schedule: run it with `nbripple launch {name}`")
     _hint_no_watcher(ws)
@@ -232,7 +159,7 @@ def deactivate(name: str, as_json: bool) -> None:
     was_active = lp.get_plan(name, workspace=ws).active
     record = lp.deactivate(name, workspace=ws)
     if as_json:
-        print_json(plan_summary(record, lp.firings(name, limit=RECENT, workspace=ws)))
+        print_json(plan_summary(record, recent_firings(ws, name)))
     elif was_active:
         console().print(f"deactivated [bold]{text(name)}[/]")
     else:
@@ -247,7 +174,7 @@ def launch(name: str, as_json: bool) -> None:
     ws = get_workspace()
     firing_id = lp.launch(name, workspace=ws)
     if as_json:
-        print_json({"plan": name, "firing": firing_id})
+        print_json(launched_dict(name, firing_id))
     else:
         console().print(f"launched [bold]{text(name)}[/]: firing {firing_id} is pending "
                         "until a watcher starts it")
@@ -292,14 +219,11 @@ def _log_to_stderr() -> None:
 
 
 __all__ = [
+    "RECENT",
     "activate",
     "deactivate",
-    "fires_on",
     "launch",
-    "next_run",
-    "plan_summary",
     "plans",
     "register",
-    "trigger_text",
     "watch",
 ]

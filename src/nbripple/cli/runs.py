@@ -10,14 +10,14 @@ import click
 from rich.table import Table
 
 from ..model import Execution
+from ..parameters import parse_cli_value
 from ..runner import relaunch as relaunch_execution
 from ..runner import rerun as rerun_execution
 from ..runner import run as run_notebook
+from ..service.wire import execution_row, full_execution_dict, iso_utc
 from . import (
     console,
-    execution_dict,
     get_workspace,
-    iso_utc,
     json_option,
     local_time,
     main,
@@ -28,46 +28,6 @@ from . import (
 
 STATUS_STYLE = {"succeeded": "green", "failed": "red", "running": "yellow",
                 "cancelled": "magenta", "queued": "cyan"}
-
-
-def infer_value(raw: str) -> Any:
-    """papermill's ``-p`` inference: booleans, None, ints and floats; else the string."""
-    lowered = raw.strip()
-    if lowered in ("True", "true"):
-        return True
-    if lowered in ("False", "false"):
-        return False
-    if lowered in ("None", "none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(lowered)
-        except ValueError:
-            pass
-    return raw
-
-
-def full_execution_dict(execution: Execution) -> dict[str, Any]:
-    data = execution_dict(execution)
-    data.update(
-        {
-            "duration_s": execution.duration_s,
-            "parameters": execution.parameters,
-            "requested": execution.requested,
-            "notebook_hash": execution.notebook_hash,
-            "output_notebook_hash": execution.output_notebook_hash,
-            "inputs": [{"ref": i.ref, "parameter": i.parameter} for i in execution.inputs],
-            "outputs": [v.ref for v in execution.outputs],
-            "error": execution.error,
-            "trigger": execution.trigger,
-            "parent_id": execution.parent_id,
-            "chain_depth": execution.chain_depth,
-            "cwd": execution.cwd,
-            "pid": execution.pid,
-            "host": execution.host,
-        }
-    )
-    return data
 
 
 def _status(status: str) -> str:
@@ -117,8 +77,9 @@ def _show(execution: Execution) -> None:
 @main.command()
 @click.argument("notebook", type=click.Path(path_type=Path))
 @click.option("-p", "--parameter", "params", nargs=2, multiple=True, metavar="NAME VALUE",
-              help="A parameter; VALUE is read as bool/None/int/float when it looks like one "
-                   "(as papermill does). Artifact inputs take refs or nbripple:// URIs.")
+              help="A parameter; VALUE is read as true/false/null or a Python literal (42, "
+                   "0.5, [1, 2]) when it is one, else as text. Artifact inputs take refs or "
+                   "nbripple:// URIs.")
 @click.option("-r", "--raw", "raw_params", nargs=2, multiple=True, metavar="NAME VALUE",
               help="A parameter whose VALUE is kept as a string.")
 @click.option("--kernel", "kernel_name", default=None, help="Kernel name (default: the "
@@ -139,7 +100,7 @@ def run(notebook: Path, params: tuple[tuple[str, str], ...],
       nbripple run ops.ipynb
       nbripple run ops.ipynb -p model blessed_model@3 -p threshold 0.5
     """
-    parameters: dict[str, Any] = {name: infer_value(value) for name, value in params}
+    parameters: dict[str, Any] = {name: parse_cli_value(value) for name, value in params}
     parameters.update({name: value for name, value in raw_params})
     ws = get_workspace()
     execution = run_notebook(notebook, parameters, kernel_name=kernel_name, cwd=cwd,
@@ -184,10 +145,7 @@ def executions(notebook: str | None, status: str | None, kind: str | None, limit
         notebook = str(Path(notebook).resolve())
     found = ws.executions(notebook=notebook, status=status, kind=kind, limit=limit)
     if as_json:
-        print_json([
-            {**execution_dict(e), "duration_s": e.duration_s, "error": e.error,
-             "trigger": e.trigger, "parent_id": e.parent_id} for e in found
-        ])
+        print_json([execution_row(e) for e in found])
         return
     if not found:
         note("no executions yet")
