@@ -255,8 +255,8 @@ class NbrippleMagics(Magics):
         return None
 
     def _card(self, args: argparse.Namespace, cell: str | None) -> Any:
+        from .api import card
         from .cards import Card
-        from .display import card
         from .service import current
 
         if cell is None:

@@ -175,7 +175,7 @@ def _is_query_call(func: ast.expr) -> bool:
 
 
 def _query_call_uri(name: str, call: ast.Call, notebook: str) -> str:
-    from .artifact import make_query
+    from .refs import make_query
 
     def literal(node: ast.expr) -> Any:
         try:

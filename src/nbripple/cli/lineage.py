@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..lineage import build_lineage
 from ..service.wire import lineage_dict
 from . import get_workspace, json_option, main, print_json
 
@@ -37,8 +36,8 @@ def lineage(ref: str, depth_text: str, direction: str | None, as_json: bool) -> 
       nbripple lineage "nbripple://blessed_model?blessed=true" --down
       nbripple lineage 3f2a9c0d --json
     """
-    graph = build_lineage(get_workspace(), ref, depth=_depth(depth_text),
-                          direction=direction or "both")
+    graph = get_workspace().lineage(ref, depth=_depth(depth_text),
+                                    direction=direction or "both")
     if as_json:
         print_json(lineage_dict(graph))
     else:

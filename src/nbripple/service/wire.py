@@ -18,8 +18,8 @@ from ..model import ArtifactDecl, ArtifactVersion, CardRevision, Execution, Firi
 from .plans import RECENT, next_run, trigger_text
 
 if TYPE_CHECKING:
+    from ..graph import LineageGraph
     from ..launchplans import Registration
-    from ..lineage import LineageGraph
     from .gc import GarbageReport
 
 JSON = dict[str, Any]

@@ -30,10 +30,10 @@ from ..errors import (
     VersionNotFound,
 )
 from ..model import KINDS, ArtifactDecl, ArtifactVersion, CardRevision, Execution
-from ..refs import Pinned, Query, parse, partition_value
+from ..refs import Pinned, Query, parse, partition_value, truncate_time
 from ..store import Store, safe_join
 from . import executions, values, writing
-from .writing import truncate_time
+from .views import Views
 
 if TYPE_CHECKING:
     from ..artifact import Artifact
@@ -42,7 +42,7 @@ RefLike = str | Query | Pinned | ArtifactVersion
 BLOB_KINDS = ("table", "file", "directory")
 
 
-class Workspace:
+class Workspace(Views):
     """One nbripple home: settings, catalog and store.
 
     Example::

@@ -23,7 +23,7 @@ from ..errors import (
     UnknownPartitionKey,
 )
 from ..model import ArtifactDecl, ArtifactVersion, NewVersion
-from ..refs import partition_value
+from ..refs import partition_value, truncate_time
 from .executions import external_execution
 
 if TYPE_CHECKING:
@@ -112,33 +112,6 @@ def resolve_time_partition(decl: ArtifactDecl,
         return None
     return truncate_time(value if value is not None else datetime.now(UTC),
                          decl.time_granularity)
-
-
-def truncate_time(value: datetime | date | str, granularity: str) -> datetime:
-    """Truncate a time partition to its granularity (naive values are taken as UTC)."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise PartitionError(f"time_partition {value!r} is not an ISO date/time") from exc
-    if not isinstance(value, datetime):
-        if not isinstance(value, date):
-            raise PartitionError(
-                f"time_partition must be a datetime, date or ISO string, got {type(value).__name__}"
-            )
-        value = datetime(value.year, value.month, value.day)
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    value = value.replace(tzinfo=UTC, microsecond=0, second=0)
-    if granularity == "minute":
-        return value
-    if granularity == "hour":
-        return value.replace(minute=0)
-    if granularity == "day":
-        return value.replace(minute=0, hour=0)
-    if granularity == "month":
-        return value.replace(minute=0, hour=0, day=1)
-    raise PartitionError(f"unknown time granularity {granularity!r}")
 
 
 # -- create_from -----------------------------------------------------------------------
