@@ -12,15 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from .ambient import AMBIENT, current_workspace
 from .cards import Card
-from .errors import InvalidNameError, KindError, UnknownPartitionKey
-from .model import KINDS, ArtifactDecl, ArtifactVersion, Handle
+from .errors import UnknownPartitionKey
+from .model import ArtifactVersion, Handle, declare
 from .refs import (
-    MAX_PARTITION_KEYS,
-    TIME_GRANULARITIES,
     Query,
     make_query,
-    validate_key,
-    validate_name,
 )
 
 if TYPE_CHECKING:
@@ -52,36 +48,8 @@ class Artifact:
         *,
         workspace: Workspace | None = None,
     ) -> None:
-        validate_name(name)
-        if isinstance(partition_keys, str):
-            raise InvalidNameError(
-                f"partition_keys must be a list of keys, not the string {partition_keys!r}; "
-                f"write partition_keys=[{partition_keys!r}]"
-            )
-        keys = tuple(partition_keys)
-        if len(keys) > MAX_PARTITION_KEYS:
-            raise InvalidNameError(
-                f"{name} declares {len(keys)} partition keys; the limit is {MAX_PARTITION_KEYS}"
-            )
-        for key in keys:
-            validate_key(key)
-        if len(set(keys)) != len(keys):
-            raise InvalidNameError(f"{name} declares a partition key twice: {keys}")
-        if time_granularity not in TIME_GRANULARITIES:
-            raise InvalidNameError(
-                f"unknown time_granularity {time_granularity!r}; use one of "
-                f"{', '.join(TIME_GRANULARITIES)}"
-            )
-        if kind is not None and kind not in KINDS:
-            raise KindError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
-        self.declaration = ArtifactDecl(
-            name=name,
-            partition_keys=keys,
-            time_partitioned=bool(time_partitioned),
-            time_granularity=time_granularity,
-            kind=kind,
-            description=description or "",
-        )
+        self.declaration = declare(name, partition_keys, time_partitioned, time_granularity,
+                                   kind, description)
         self._workspace = workspace
 
     @property

@@ -20,8 +20,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import NbrippleError
-from .refs import SCHEME
+from .errors import InvalidNameError, KindError, NbrippleError
+from .refs import (
+    MAX_PARTITION_KEYS,
+    SCHEME,
+    TIME_GRANULARITIES,
+    validate_key,
+    validate_name,
+)
 
 if TYPE_CHECKING:
     from .graph import LineageGraph
@@ -119,6 +125,50 @@ class ArtifactDecl:
     description: str = ""
     created_at: datetime | None = None
     latest_version: int = 0
+
+
+def declare(
+    name: str,
+    partition_keys: tuple[str, ...] | list[str] = (),
+    time_partitioned: bool = False,
+    time_granularity: str = "day",
+    kind: str | None = None,
+    description: str = "",
+) -> ArtifactDecl:
+    """A checked declaration (what ``nr.Artifact(...)`` and ``nbripple push`` declare).
+
+    Raises InvalidNameError / KindError naming what is wrong and how to write it.
+    """
+    validate_name(name)
+    if isinstance(partition_keys, str):
+        raise InvalidNameError(
+            f"partition_keys must be a list of keys, not the string {partition_keys!r}; "
+            f"write partition_keys=[{partition_keys!r}]"
+        )
+    keys = tuple(partition_keys)
+    if len(keys) > MAX_PARTITION_KEYS:
+        raise InvalidNameError(
+            f"{name} declares {len(keys)} partition keys; the limit is {MAX_PARTITION_KEYS}"
+        )
+    for key in keys:
+        validate_key(key)
+    if len(set(keys)) != len(keys):
+        raise InvalidNameError(f"{name} declares a partition key twice: {keys}")
+    if time_granularity not in TIME_GRANULARITIES:
+        raise InvalidNameError(
+            f"unknown time_granularity {time_granularity!r}; use one of "
+            f"{', '.join(TIME_GRANULARITIES)}"
+        )
+    if kind is not None and kind not in KINDS:
+        raise KindError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
+    return ArtifactDecl(
+        name=name,
+        partition_keys=keys,
+        time_partitioned=bool(time_partitioned),
+        time_granularity=time_granularity,
+        kind=kind,
+        description=description or "",
+    )
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ from rich.console import Console
 from rich.filesize import decimal
 from rich.markup import escape
 
-from .. import __version__
 from ..config import find_home
 from ..errors import EXIT_ERROR, NbrippleError, error_info
 from ..errors import one_line as _one_line
@@ -150,7 +149,7 @@ class CliState:
     help="The nbripple home directory (default: NBRIPPLE_HOME, the nearest .nbripple/ "
     "above the working directory, then ~/.nbripple).",
 )
-@click.version_option(__version__, prog_name="nbripple")
+@click.version_option(package_name="nbripple", prog_name="nbripple")
 @click.pass_context
 def main(ctx: click.Context, home: Path | None) -> None:
     """nbripple: artifacts, lineage and reactive workflows for Jupyter notebooks.

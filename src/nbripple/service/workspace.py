@@ -131,8 +131,9 @@ class Workspace(Views):
         execution_id: str | None = None,
     ) -> ArtifactVersion:
         """Store ``value`` as a new version of ``artifact`` (see Artifact.create_from)."""
-        return writing.create_from(self, artifact, value, card, time_partition=time_partition,
-                                   partitions=partitions, execution_id=execution_id)
+        return writing.create_from(self, artifact.declaration, value, card,
+                                   time_partition=time_partition, partitions=partitions,
+                                   execution_id=execution_id)
 
     # -- executions (see .executions) ---------------------------------------
     def interactive_execution_id(self) -> str:

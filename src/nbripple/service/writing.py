@@ -22,12 +22,11 @@ from ..errors import (
     PartitionError,
     UnknownPartitionKey,
 )
-from ..model import ArtifactDecl, ArtifactVersion, NewVersion
+from ..model import ArtifactDecl, ArtifactVersion, NewVersion, declare
 from ..refs import partition_value, truncate_time
 from .executions import external_execution
 
 if TYPE_CHECKING:
-    from ..artifact import Artifact
     from .workspace import Workspace
 
 MAX_PARTITION_VALUE = 1024
@@ -117,7 +116,7 @@ def resolve_time_partition(decl: ArtifactDecl,
 # -- create_from -----------------------------------------------------------------------
 def create_from(
     ws: Workspace,
-    artifact: Artifact,
+    decl: ArtifactDecl,
     value: Any,
     card: Card | str | None = None,
     *,
@@ -125,8 +124,7 @@ def create_from(
     partitions: dict[str, Any] | None = None,
     execution_id: str | None = None,
 ) -> ArtifactVersion:
-    """Store ``value`` as a new version of ``artifact`` (see Artifact.create_from)."""
-    decl = artifact.declaration
+    """Store ``value`` as a new version of the declared artifact (see Artifact.create_from)."""
     parts = normalize_partitions(decl, partitions or {}, complete=True)
     tp = resolve_time_partition(decl, time_partition)
     card_obj = as_card(card)
@@ -208,8 +206,6 @@ def push(
 
         push(ws, "sales", Path("data/sales.csv"), partitions={"region": "eu"}).version
     """
-    from ..artifact import Artifact
-
     recorded = ws.catalog.get_artifact(name)
     if recorded is not None:
         if kind and recorded.kind and kind != recorded.kind:
@@ -221,19 +217,17 @@ def push(
             raise PartitionError(f"{name} is not time-partitioned; drop --time-partition")
         if description is not None and description != recorded.description and notify:
             notify(f"note: {name} keeps the description of its first declaration")
-        artifact = Artifact(name, recorded.partition_keys, recorded.time_partitioned,
-                            recorded.time_granularity, recorded.kind, recorded.description,
-                            workspace=ws)
+        decl = declare(name, recorded.partition_keys, recorded.time_partitioned,
+                       recorded.time_granularity, recorded.kind, recorded.description)
     else:
-        artifact = Artifact(name, list(partitions), time_partitioned=time_partition is not None,
-                            description=description or "", workspace=ws)
-    decl = artifact.declaration
+        decl = declare(name, list(partitions), time_partitioned=time_partition is not None,
+                       description=description or "")
     parts = normalize_partitions(decl, partitions, complete=True)
     if time_partition is not None:
         truncate_time(time_partition, decl.time_granularity)
     value = ingest_value(path, kind or decl.kind, name)
     with external_execution(ws, label) as execution_id:
-        version = create_from(ws, artifact, value, card, time_partition=time_partition,
+        version = create_from(ws, decl, value, card, time_partition=time_partition,
                               partitions=parts, execution_id=execution_id)
     return Pushed(version, execution_id)
 
