@@ -1,9 +1,11 @@
-"""Catalog tables of the reactive layer: launch plans, their state, and firings.
+"""Catalog tables of the reactive layer: launch plans, their state, firings, the watch
+cursor and the watchers.
 
 A *firing* is one start a plan owes (for a triggering version, a schedule tick or a
 manual launch). Its ``(plan, dedup_key)`` is unique, so however many watchers see
-the same event, one firing exists; a watcher *claims* a pending firing with a
-conditional update before it starts a run, so one execution starts.
+the same event, one firing exists; a watcher starts a pending firing with
+:meth:`ReactiveTables.start_firing` — a conditional update that claims it and the
+insert of its execution, in one transaction — so one execution starts.
 """
 
 from __future__ import annotations
