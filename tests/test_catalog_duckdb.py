@@ -199,3 +199,24 @@ def test_close_all_closes_and_forgets_every_shared_instance(catalog_path: Path) 
     assert not lockfile.is_held_here(lockfile.lock_path(catalog_path))
     assert EmbeddedCatalog.for_path(catalog_path, idle_release_ms=5000) is not first
     EmbeddedCatalog.close_all()
+
+
+EXITS_WITH_THE_FILE_OPEN = """
+    import atexit, sys, pathlib
+    from nbripple.catalog import EmbeddedCatalog
+    from nbripple.catalog.embedded import lockfile
+    path = pathlib.Path(sys.argv[1])
+    catalog = EmbeddedCatalog(path, idle_release_ms=60_000)
+    catalog.last_event_seq()
+    assert catalog.is_open and lockfile.is_held_here(lockfile.lock_path(path))
+    atexit._run_exitfuncs()  # what the interpreter does at exit
+    assert not catalog.is_open, "the connection outlived the lock"
+    assert not lockfile.is_held_here(lockfile.lock_path(path))
+"""
+
+
+def test_at_exit_the_connection_is_closed_before_the_lock_is_released(
+    catalog_path: Path,
+) -> None:
+    subprocess.run([sys.executable, "-c", textwrap.dedent(EXITS_WITH_THE_FILE_OPEN),
+                    str(catalog_path)], check=True, timeout=60)

@@ -21,6 +21,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,6 +48,7 @@ ROW_CACHE_SIZE = 20_000  # versions (and search rows) kept in memory
 GIVE_WAY_S = 0.05  # how long an opener lets a waiting process go first
 FIRST_RETRY_DELAY_S = 0.002  # the longest sleep after the first failed try
 MAX_RETRY_DELAY_S = 0.02  # the longest sleep between two tries of a locked file
+EXIT_CLOSE_WAIT_S = 2.0  # at exit, how long to wait for an operation to end before closing
 
 
 class _FileBusy(Exception):
@@ -91,6 +93,7 @@ class CatalogConnection:
         self._wake = threading.Condition(self._lock)
         self.opens = 0  # how many times the file was opened (for diagnostics/tests)
         os.register_at_fork(after_in_child=self._forget_after_fork)
+        _every_catalog.add(self)
 
     def _forget_after_fork(self) -> None:
         # A forked child must not use (or close) the parent's connection.
@@ -318,6 +321,25 @@ class CatalogConnection:
         """The schema version of the file (the current one, once opened)."""
         with self.connection() as con:
             return migrations.stored_schema_version(con)
+
+
+_every_catalog: weakref.WeakSet[CatalogConnection] = weakref.WeakSet()
+
+
+def _close_at_exit() -> None:
+    # Close each open connection (DuckDB checkpoints) while its lock is still held. A
+    # connection that stays busy in another thread is left alone: a live thread keeps
+    # filelock from releasing the lock, and the kernel releases it when the process ends.
+    for catalog in list(_every_catalog):
+        if catalog._lock.acquire(timeout=EXIT_CLOSE_WAIT_S):
+            try:
+                if catalog._depth == 0:
+                    catalog._close_locked()
+            finally:
+                catalog._lock.release()
+
+
+lockfile.before_exit_release(_close_at_exit)
 
 
 def _marker_start_time(marker: Path) -> float | None:

@@ -16,18 +16,26 @@ between all the connections a process opens to the same file. The holder writes 
 PID into the file, for error messages. A forked child starts with no lock: filelock
 closes the child's copies of the descriptors (which leaves the parent's lock in
 place) and this module forgets the inherited lock objects.
+
+At interpreter exit filelock releases the locks still held. A connection still open
+then would be closed (and checkpointed) only later, without the lock, so
+:func:`before_exit_release` lets the catalog close its connections first.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import filelock
 
 _registry_lock = threading.Lock()
 _locks: dict[str, filelock.UnixFileLock] = {}  # lock path -> this process's lock on it
+_exit_hooks: list[Callable[[], None]] = []
+_exit_registered = False
 
 
 def lock_path(catalog_path: Path) -> Path:
@@ -40,7 +48,18 @@ def _write_pid(fd: int) -> None:
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
 
 
+def before_exit_release(hook: Callable[[], None]) -> None:
+    """Run ``hook`` at interpreter exit before filelock releases the locks still held."""
+    _exit_hooks.append(hook)
+
+
+def _run_exit_hooks() -> None:
+    for hook in _exit_hooks:
+        hook()
+
+
 def _lock(path: Path) -> filelock.UnixFileLock:
+    global _exit_registered
     key = str(path)
     with _registry_lock:
         lock = _locks.get(key)
@@ -50,6 +69,11 @@ def _lock(path: Path) -> filelock.UnixFileLock:
                 preserve_lock_file=True, on_acquired=_write_pid,
             )
             _locks[key] = lock
+            if not _exit_registered:
+                # After filelock has registered its own exit handler (exit handlers
+                # run last registered first), so the hooks run before it.
+                atexit.register(_run_exit_hooks)
+                _exit_registered = True
         return lock
 
 
