@@ -18,6 +18,7 @@ import pytest
 from polars.testing import assert_frame_equal as assert_polars_equal
 
 import nbripple as nr
+from duckdb_raw import raw_duckdb
 from nbripple.codecs import INLINE_LIMIT
 from nbripple.errors import (
     DeclarationMismatch,
@@ -36,8 +37,8 @@ def blob_files(home: Path) -> list[Path]:
 
 
 def catalog_rows(sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    """Run a query on the real catalog file through the workspace's connection."""
-    with nr.current().catalog.connection() as con:  # type: ignore[attr-defined]
+    """Run a query on the real catalog file."""
+    with raw_duckdb(nr.current().home) as con:
         return con.execute(sql, params or []).fetchall()
 
 
@@ -459,7 +460,7 @@ def test_corrupted_file_inside_a_directory_names_the_file(home: Path, tmp_path: 
 
 def test_tampered_inline_value_in_the_catalog_is_refused(home: Path) -> None:
     nr.Artifact("inline").create_from({"threshold": 0.5})
-    with nr.current().catalog.connection() as con:  # type: ignore[attr-defined]
+    with raw_duckdb(home) as con:
         con.execute("UPDATE versions SET inline_value = '{\"threshold\": 0.9}' "
                     "WHERE artifact = 'inline'")
     with pytest.raises(IntegrityError, match="inline value of inline@1"):

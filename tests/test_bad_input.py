@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 import nbripple as nr
+from duckdb_raw import raw_duckdb
 from nbripple import codecs
-from nbripple.catalog import EmbeddedCatalog
 from nbripple.errors import (
     ArtifactNotFound,
     DeclarationMismatch,
@@ -35,7 +35,7 @@ from nbripple.store import Store
 
 
 def counts() -> dict[str, int]:
-    with nr.current().catalog.connection() as con:  # type: ignore[attr-defined]
+    with raw_duckdb(nr.current().home) as con:
         return {
             table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
             for table in ("artifacts", "versions", "events", "cards")
@@ -315,12 +315,10 @@ def test_a_tampered_file_name_in_the_catalog_cannot_escape_the_cache(
 ) -> None:
     (tmp_path / "f.txt").write_text("data")
     nr.Artifact("f").create_from(tmp_path / "f.txt")
-    with nr.current().catalog.connection() as con:  # type: ignore[attr-defined]
+    with raw_duckdb(home) as con:
         con.execute("UPDATE versions SET meta = ? WHERE artifact = 'f'",
                     [json.dumps({"filename": "../../../escaped.txt"})])
     # a reader that did not write it (this process remembers the row it committed)
-    nr.current().catalog.close()
-    EmbeddedCatalog._instances.clear()
     nr.use(home)
     with pytest.raises(StorePathError, match="refusing path"):
         nr.load("f@1")

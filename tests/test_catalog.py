@@ -16,7 +16,7 @@ import pytest
 
 import nbripple as nr
 from nbripple.catalog import EmbeddedCatalog
-from nbripple.catalog import embedded as embedded_module
+from nbripple.catalog.embedded import migrations as migrations_module
 from nbripple.catalog.schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
 from nbripple.errors import SchemaVersionError
 
@@ -70,8 +70,8 @@ def test_an_existing_catalog_is_migrated_to_a_newer_schema_keeping_its_data(
     nr.Artifact("kept").create_from({"x": 1})
     nr.current().catalog.close()
     step = ["CREATE TABLE added_later (id INTEGER)", "INSERT INTO added_later VALUES (42)"]
-    monkeypatch.setattr(embedded_module, "MIGRATIONS", [*embedded_module.MIGRATIONS, step])
-    monkeypatch.setattr(embedded_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(migrations_module, "MIGRATIONS", [*migrations_module.MIGRATIONS, step])
+    monkeypatch.setattr(migrations_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
 
     catalog = EmbeddedCatalog(home / "catalog.duckdb", idle_release_ms=0)
     assert catalog.schema_version() == SCHEMA_VERSION + 1
@@ -90,8 +90,8 @@ def test_a_failing_migration_is_rolled_back_entirely(
     nr.Artifact("kept").create_from(1)
     nr.current().catalog.close()
     step = ["CREATE TABLE half_done (id INTEGER)", "THIS IS NOT SQL"]
-    monkeypatch.setattr(embedded_module, "MIGRATIONS", [*embedded_module.MIGRATIONS, step])
-    monkeypatch.setattr(embedded_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(migrations_module, "MIGRATIONS", [*migrations_module.MIGRATIONS, step])
+    monkeypatch.setattr(migrations_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with pytest.raises(duckdb.Error):
         EmbeddedCatalog(home / "catalog.duckdb", idle_release_ms=0).last_event_seq()
     path = home / "catalog.duckdb"
@@ -342,7 +342,7 @@ def test_heads_migration_rebuilds_latest_search_from_existing_versions(populated
         con.execute("DROP TABLE heads")
         con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     catalog.close()
-    EmbeddedCatalog._instances.clear()
+    EmbeddedCatalog.close_all()
     nr.use(ws.home)
     after = {
         "all": refs(nr.search()),

@@ -18,7 +18,8 @@ import duckdb
 import pytest
 
 import nbripple as nr
-from nbripple.catalog import EmbeddedCatalog, filelock
+from nbripple.catalog import EmbeddedCatalog
+from nbripple.catalog.embedded import lockfile
 from nbripple.errors import CatalogLockedError
 
 WORKERS = 4
@@ -329,21 +330,21 @@ def test_a_burst_in_another_nbripple_process_names_its_pid(home: Path, tmp_path:
     holder = subprocess.Popen([*python(NBRIPPLE_HOLDER), str(ready), "30"])
     try:
         wait_for(ready)
-        lock_file = filelock.lock_path(home / "catalog.duckdb")
-        assert filelock.holder(lock_file) == holder.pid
+        lock_file = lockfile.lock_path(home / "catalog.duckdb")
+        assert lockfile.holder(lock_file) == holder.pid
         with pytest.raises(CatalogLockedError, match=rf"held by PID {holder.pid}"):
             nr.load("busy@1")
     finally:
         holder.kill()  # SIGKILL: the kernel drops the lock with the process
         holder.wait()
     assert nr.load("busy@1") == 1
-    assert filelock.is_held_here(filelock.lock_path(home / "catalog.duckdb"))
+    assert lockfile.is_held_here(lockfile.lock_path(home / "catalog.duckdb"))
 
 
 PROBE = """
     import sys, pathlib
-    from nbripple.catalog import filelock
-    sys.exit(0 if filelock.try_acquire(pathlib.Path(sys.argv[1])) else 3)
+    from nbripple.catalog.embedded import lockfile
+    sys.exit(0 if lockfile.try_acquire(pathlib.Path(sys.argv[1])) else 3)
 """
 
 
@@ -351,15 +352,15 @@ def test_the_lock_is_shared_within_a_process_and_released_with_the_connection(
     home: Path,
 ) -> None:
     set_catalog_config(home, idle_release_ms=5000, lock_timeout_s=5)
-    lock_file = filelock.lock_path(home / "catalog.duckdb")
+    lock_file = lockfile.lock_path(home / "catalog.duckdb")
     catalog = nr.current().catalog
     nr.Artifact("locks").create_from(1)
-    assert catalog.is_open and filelock.is_held_here(lock_file)  # type: ignore[attr-defined]
+    assert catalog.is_open and lockfile.is_held_here(lock_file)  # type: ignore[attr-defined]
     # a second catalog object on the same file in this process shares the lock
     other = EmbeddedCatalog(home / "catalog.duckdb", idle_release_ms=0, lock_timeout_s=1)
     assert other.get_version("locks", 1) is not None
-    assert filelock.is_held_here(lock_file)
+    assert lockfile.is_held_here(lock_file)
     catalog.close()
-    assert not filelock.is_held_here(lock_file)
+    assert not lockfile.is_held_here(lock_file)
     probe = subprocess.run([*python(PROBE), str(lock_file)], timeout=60)
     assert probe.returncode == 0  # free for another process once released here

@@ -10,36 +10,15 @@ nothing.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .model import ArtifactDecl, ArtifactVersion, NewVersion
+from .catalog.staged import new_version_from_json, new_version_to_json
+from .model import ArtifactVersion, NewVersion
 
 if TYPE_CHECKING:
     from .context import RunContext
     from .workspace import Workspace
-
-
-def new_version_to_json(new: NewVersion) -> str:
-    data = asdict(new)
-    data["artifact"]["partition_keys"] = list(new.artifact.partition_keys)
-    data["artifact"]["created_at"] = None
-    data["time_partition"] = new.time_partition.isoformat() if new.time_partition else None
-    return json.dumps(data)
-
-
-def new_version_from_json(text: str) -> NewVersion:
-    data: dict[str, Any] = json.loads(text)
-    artifact = data.pop("artifact")
-    artifact["partition_keys"] = tuple(artifact["partition_keys"])
-    tp = data.pop("time_partition")
-    return NewVersion(
-        artifact=ArtifactDecl(**artifact),
-        time_partition=datetime.fromisoformat(tp) if tp else None,
-        **data,
-    )
 
 
 def stage(ws: Workspace, run: RunContext, new: NewVersion) -> ArtifactVersion:
@@ -72,3 +51,6 @@ def stage(ws: Workspace, run: RunContext, new: NewVersion) -> ArtifactVersion:
 def is_staged(version: ArtifactVersion) -> bool:
     return version.version == 0 and "staged" in version.meta
 
+
+
+__all__ = ["is_staged", "new_version_from_json", "new_version_to_json", "stage"]

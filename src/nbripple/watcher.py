@@ -1,9 +1,10 @@
 """The watcher: fires active launch plans on new artifact versions and on schedules.
 
-It polls cheaply — a ``stat`` of the catalog files — and opens the catalog only
-when something changed, a schedule tick or a retry is due, or for housekeeping
-(orphaned runs) every few seconds. Each firing is recorded with a unique key, and
-claimed with a conditional update before its run starts, so every (plan version,
+It polls cheaply — the catalog's change token (for the embedded catalog, a ``stat``
+of its files) — and opens the catalog only when something changed, a schedule tick
+or a retry is due, or for housekeeping (orphaned runs) every few seconds. Each
+firing is recorded with a unique key, and its run's execution is created in the
+same transaction that claims it (``start_firing``), so every (plan version,
 triggering version) and every (plan, schedule tick) starts one execution, across
 restarts and with several watchers on one catalog.
 
@@ -20,12 +21,13 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .catalog import Catalog
 from .executors import Executor, LocalExecutor, RunJob
 from .launchplans import spec_parameters, trigger_matches
 from .model import Execution, Firing, PlanRecord
@@ -45,7 +47,7 @@ class Watcher:
     Args:
         home: the nbripple home (default: the usual resolution).
         max_parallel: runs at once from this watcher (default: the number of cores).
-        poll_interval: seconds between checks of the catalog files.
+        poll_interval: seconds between checks of the catalog's change token.
         clock: returns the current time (aware); tests pass a fake clock.
         executor: where runs execute (default: :class:`LocalExecutor`).
         grace_period_s: on stop, how long running executions may finish before they
@@ -66,7 +68,7 @@ class Watcher:
         workspace: Workspace | None = None,
     ) -> None:
         self.ws = workspace or (Workspace(home) if home is not None else current())
-        self.catalog: Any = self.ws.catalog
+        self.catalog: Catalog = self.ws.catalog
         self.max_parallel = max_parallel or os.cpu_count() or 1
         self.poll_interval = poll_interval
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -79,7 +81,7 @@ class Watcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._cursor: int | None = None
-        self._signature: tuple[int, ...] | None = None
+        self._signature: Hashable | None = None
         self._next_housekeeping = 0.0
         self._wake_at: datetime | None = None
         self._accepting = True
@@ -157,7 +159,7 @@ class Watcher:
         now = self.clock()
         # Take the signature before the pass: a commit made while it runs shows up
         # as a change at the next poll (the pass's own writes cost one extra pass).
-        signature = self._stat()
+        signature = self.catalog.change_token()
         changed = signature != self._signature
         ended = self.executor.ended() if self._running else []
         housekeeping = time.monotonic() >= self._next_housekeeping
@@ -184,17 +186,6 @@ class Watcher:
             self.catalog.watcher_heartbeat(self.id, os.getpid(), self.host)
         if self._accepting and not self._stop.is_set():
             self._dispatch(plans, now)
-
-    def _stat(self) -> tuple[int, ...]:
-        path = Path(self.ws.settings.catalog_path)
-        signature: list[int] = []
-        for candidate in (path, path.with_name(path.name + ".wal")):
-            try:
-                st = candidate.stat()
-                signature.extend((st.st_mtime_ns, st.st_size))
-            except FileNotFoundError:
-                signature.extend((0, 0))
-        return tuple(signature)
 
     # -- events -> firings ------------------------------------------------------
     def _scan_events(self, plans: dict[str, PlanRecord]) -> None:
@@ -322,17 +313,16 @@ class Watcher:
         except Exception as exc:
             self.catalog.update_firing(firing.id, status="failed", reason=str(exc))
             return False
-        with self.catalog.transaction():
-            if not self.catalog.claim_firing(firing.id, execution_id):
-                return False  # another watcher took it
-            self.catalog.create_execution(Execution(
-                id=execution_id, kind="notebook", status="queued", notebook=spec["notebook"],
-                notebook_hash=None, parameters={}, requested=None, cwd=None,
-                started_at=datetime.now(UTC), finished_at=None, error=None,
-                output_notebook_hash=None, pid=os.getpid(), host=self.host, trigger=trigger,
-                trigger_artifact=firing.trigger_artifact, trigger_version=firing.trigger_version,
-                parent_id=None, chain_depth=firing.chain_depth, label=Path(spec["notebook"]).name,
-            ))
+        execution = Execution(
+            id=execution_id, kind="notebook", status="queued", notebook=spec["notebook"],
+            notebook_hash=None, parameters={}, requested=None, cwd=None,
+            started_at=datetime.now(UTC), finished_at=None, error=None,
+            output_notebook_hash=None, pid=os.getpid(), host=self.host, trigger=trigger,
+            trigger_artifact=firing.trigger_artifact, trigger_version=firing.trigger_version,
+            parent_id=None, chain_depth=firing.chain_depth, label=Path(spec["notebook"]).name,
+        )
+        if not self.catalog.start_firing(firing.id, execution):
+            return False  # another watcher took it
         self._running[execution_id] = firing.id
         self.executor.submit(RunJob(
             execution_id=execution_id, home=str(self.ws.home), notebook=spec["notebook"],
@@ -457,7 +447,8 @@ class Watcher:
 
 def _is_orphan(execution: Execution, host: str) -> bool:
     if execution.host == host and execution.pid:
-        return not pid_alive(execution.pid)
+        # a process that started after the execution merely reuses its pid
+        return not pid_alive(execution.pid, started_before=execution.started_at)
     beat = execution.heartbeat_at or execution.started_at
     return (datetime.now(UTC) - beat).total_seconds() > STALE_HEARTBEAT_S
 

@@ -1,9 +1,11 @@
-"""Catalog tables of the reactive layer: launch plans, their state, and firings.
+"""Catalog tables of the reactive layer: launch plans, their state, firings, the watch
+cursor and the watchers.
 
 A *firing* is one start a plan owes (for a triggering version, a schedule tick or a
 manual launch). Its ``(plan, dedup_key)`` is unique, so however many watchers see
-the same event, one firing exists; a watcher *claims* a pending firing with a
-conditional update before it starts a run, so one execution starts.
+the same event, one firing exists; a watcher starts a pending firing with
+:meth:`ReactiveTables.start_firing` — a conditional update that claims it and the
+insert of its execution, in one transaction — so one execution starts.
 """
 
 from __future__ import annotations
@@ -11,48 +13,23 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..model import Firing, PlanRecord
+import duckdb
 
-if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
+from ...model import Execution, Firing, PlanRecord
+from . import rows
+from .connection import CatalogConnection
+from .executions import insert_execution
+from .rows import FIRING_COLUMNS, aware, naive
+from .rows import utcnow as _now
 
-    import duckdb
-
-_FIRING_COLUMNS = (
-    "id, plan, plan_version, dedup_key, kind, event_seq, trigger_artifact, trigger_version, "
-    "tick, chain_depth, status, attempts, recoveries, next_attempt_at, execution_id, reason, "
-    "created_at, updated_at"
-)
 _FIRING_UPDATABLE = {"status", "attempts", "recoveries", "next_attempt_at", "execution_id",
                      "reason"}
 
 
-def _naive(value: datetime | None) -> datetime | None:
-    from .embedded import _naive as naive
-
-    return naive(value)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    from .embedded import _aware as aware
-
-    return aware(value)
-
-
-def _now() -> datetime:
-    from .embedded import utcnow
-
-    return utcnow()
-
-
-class ReactiveTables:
-    """Mixed into :class:`EmbeddedCatalog`: plans, plan state and firings."""
-
-    if TYPE_CHECKING:  # provided by EmbeddedCatalog
-        def connection(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
-        def transaction(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+class ReactiveTables(CatalogConnection):
+    """Mixed into :class:`EmbeddedCatalog`: plans, plan state, firings and watchers."""
 
     # -- plans ----------------------------------------------------------------
     def register_plan(self, name: str, spec: dict[str, Any], spec_hash: str
@@ -113,7 +90,7 @@ class ReactiveTables:
         if set(changes) - allowed:
             raise ValueError(f"unknown plan state fields {sorted(set(changes) - allowed)}")
         assignments = ", ".join(f"{key} = ?" for key in changes)
-        values = [_naive(v) if isinstance(v, datetime) else v for v in changes.values()]
+        values = [naive(v) if isinstance(v, datetime) else v for v in changes.values()]
         with self.connection() as con:
             con.execute(f"UPDATE plan_state SET {assignments}, updated_at = ? WHERE name = ?",
                         [*values, _now(), name])
@@ -129,17 +106,17 @@ class ReactiveTables:
             sql += " WHERE s.active"
         sql += " ORDER BY s.name"
         with self.connection() as con:
-            rows = con.execute(sql).fetchall()
-        return [_plan(row) for row in rows]
+            found = con.execute(sql).fetchall()
+        return [rows.plan(row) for row in found]
 
     def get_plan(self, name: str) -> PlanRecord | None:
         return next((p for p in self.list_plans() if p.name == name), None)
 
     def plan_versions(self, name: str) -> list[tuple[int, dict[str, Any]]]:
         with self.connection() as con:
-            rows = con.execute("SELECT version, spec FROM plans WHERE name = ? ORDER BY version",
-                               [name]).fetchall()
-        return [(int(r[0]), json.loads(r[1])) for r in rows]
+            found = con.execute("SELECT version, spec FROM plans WHERE name = ? ORDER BY version",
+                                [name]).fetchall()
+        return [(int(r[0]), json.loads(r[1])) for r in found]
 
     # -- firings --------------------------------------------------------------
     def add_firing(
@@ -162,11 +139,11 @@ class ReactiveTables:
         firing_id = uuid.uuid4().hex[:16]
         with self.connection() as con:
             row = con.execute(
-                f"INSERT INTO firings ({_FIRING_COLUMNS}) VALUES "
+                f"INSERT INTO firings ({FIRING_COLUMNS}) VALUES "
                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, NULL, NULL, ?, ?, ?) "
                 "ON CONFLICT DO NOTHING RETURNING id",
                 [firing_id, plan, plan_version, dedup_key, kind, event_seq, trigger_artifact,
-                 trigger_version, _naive(tick), chain_depth, status, reason, now, now],
+                 trigger_version, naive(tick), chain_depth, status, reason, now, now],
             ).fetchone()
         return str(row[0]) if row else None
 
@@ -174,20 +151,23 @@ class ReactiveTables:
         """Move a pending firing to running for ``execution_id``; False if another
         watcher claimed it first."""
         with self.connection() as con:
-            row = con.execute(
-                "UPDATE firings SET status = 'running', execution_id = ?, "
-                "attempts = attempts + 1, updated_at = ? "
-                "WHERE id = ? AND status = 'pending' RETURNING id",
-                [execution_id, _now(), firing_id],
-            ).fetchone()
-        return row is not None
+            return _claim(con, firing_id, execution_id)
+
+    def start_firing(self, firing_id: str, execution: Execution) -> bool:
+        """Claim a pending firing for ``execution`` and record the execution, in one
+        transaction; False, with nothing written, if another watcher took it first."""
+        with self.transaction() as con:
+            if not _claim(con, firing_id, execution.id):
+                return False
+            insert_execution(con, execution)
+        return True
 
     def update_firing(self, firing_id: str, **changes: Any) -> None:
         unknown = set(changes) - _FIRING_UPDATABLE
         if unknown:
             raise ValueError(f"unknown firing fields {sorted(unknown)}")
         assignments = ", ".join(f"{key} = ?" for key in changes)
-        values = [_naive(v) if isinstance(v, datetime) else v for v in changes.values()]
+        values = [naive(v) if isinstance(v, datetime) else v for v in changes.values()]
         with self.connection() as con:
             con.execute(f"UPDATE firings SET {assignments}, updated_at = ? WHERE id = ?",
                         [*values, _now(), firing_id])
@@ -211,22 +191,22 @@ class ReactiveTables:
             params.extend(statuses)
         if due_before is not None:
             where.append("(next_attempt_at IS NULL OR next_attempt_at <= ?)")
-            params.append(_naive(due_before))
-        sql = f"SELECT {_FIRING_COLUMNS} FROM firings"
+            params.append(naive(due_before))
+        sql = f"SELECT {FIRING_COLUMNS} FROM firings"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, id LIMIT ?" if plan is not None and status is None \
             else " ORDER BY coalesce(event_seq, 0), created_at, id LIMIT ?"
         params.append(limit)
         with self.connection() as con:
-            rows = con.execute(sql, params).fetchall()
-        return [_firing(row) for row in rows]
+            found = con.execute(sql, params).fetchall()
+        return [rows.firing(row) for row in found]
 
     def get_firing(self, firing_id: str) -> Firing | None:
         with self.connection() as con:
-            row = con.execute(f"SELECT {_FIRING_COLUMNS} FROM firings WHERE id = ?",
+            row = con.execute(f"SELECT {FIRING_COLUMNS} FROM firings WHERE id = ?",
                               [firing_id]).fetchone()
-        return _firing(row) if row else None
+        return rows.firing(row) if row else None
 
     # -- the watch cursor and watchers -----------------------------------------
     def watch_cursor(self) -> int:
@@ -256,31 +236,20 @@ class ReactiveTables:
         (a watcher beats every few seconds): id, pid, host, started_at, heartbeat_at."""
         since = _now() - timedelta(seconds=stale_s)  # naive UTC, as stored
         with self.connection() as con:
-            rows = con.execute(
+            found = con.execute(
                 "SELECT id, pid, host, started_at, heartbeat_at FROM watchers "
                 "WHERE stopped_at IS NULL AND heartbeat_at >= ? ORDER BY started_at",
                 [since],
             ).fetchall()
-        return [{"id": r[0], "pid": int(r[1]), "host": r[2], "started_at": _aware(r[3]),
-                 "heartbeat_at": _aware(r[4])} for r in rows]
+        return [{"id": r[0], "pid": int(r[1]), "host": r[2], "started_at": aware(r[3]),
+                 "heartbeat_at": aware(r[4])} for r in found]
 
 
-def _plan(row: Any) -> PlanRecord:
-    return PlanRecord(
-        name=row[0], version=int(row[1]), spec=json.loads(row[2]),
-        created_at=_aware(row[3]) or row[3], active=bool(row[4]), active_version=int(row[5]),
-        latest_version=int(row[6]), activated_at=_aware(row[7]),
-        activated_seq=int(row[8]) if row[8] is not None else None,
-        schedule_anchor=_aware(row[9]), stopped_reason=row[10],
-    )
-
-
-def _firing(row: Any) -> Firing:
-    return Firing(
-        id=row[0], plan=row[1], plan_version=int(row[2]), dedup_key=row[3], kind=row[4],
-        event_seq=row[5], trigger_artifact=row[6], trigger_version=row[7],
-        tick=_aware(row[8]), chain_depth=int(row[9]), status=row[10], attempts=int(row[11]),
-        recoveries=int(row[12]), next_attempt_at=_aware(row[13]), execution_id=row[14],
-        reason=row[15], created_at=_aware(row[16]) or row[16],
-        updated_at=_aware(row[17]) or row[17],
-    )
+def _claim(con: duckdb.DuckDBPyConnection, firing_id: str, execution_id: str) -> bool:
+    row = con.execute(
+        "UPDATE firings SET status = 'running', execution_id = ?, "
+        "attempts = attempts + 1, updated_at = ? "
+        "WHERE id = ? AND status = 'pending' RETURNING id",
+        [execution_id, _now(), firing_id],
+    ).fetchone()
+    return row is not None

@@ -1,0 +1,349 @@
+"""The lease on the DuckDB file: open for a burst of operations, released when idle.
+
+DuckDB lets a single process open a database file for writing. So a process holds
+its connection only across a burst of operations and releases it after a short idle
+time (``idle_release_ms``), letting other processes in; opening while another
+process holds the file is retried with jittered exponential backoff until
+``lock_timeout_s``, then :class:`~nbripple.errors.CatalogLockedError` is raised.
+Nothing holds the file while idle.
+
+Fairness: a process that finds the file locked leaves a marker
+(``catalog.duckdb.wait.<pid>``, holding its start time) while it retries. A holder
+releases the file at the end of its current operation when it sees one, and a
+process about to open gives way for a moment to a waiting one, so a busy process
+cannot starve the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from ...errors import CatalogLockedError
+from ...model import ArtifactVersion
+from ...pids import pid_alive, process_start_time
+from . import lockfile, migrations
+
+_LOCK_PID_RE = re.compile(r"PID (\d+)")
+ROW_CACHE_SIZE = 20_000  # versions (and search rows) kept in memory
+GIVE_WAY_S = 0.05  # how long an opener lets a waiting process go first
+FIRST_RETRY_DELAY_S = 0.002  # the longest sleep after the first failed try
+MAX_RETRY_DELAY_S = 0.02  # the longest sleep between two tries of a locked file
+EXIT_CLOSE_WAIT_S = 2.0  # at exit, how long to wait for an operation to end before closing
+
+
+class _FileBusy(Exception):
+    """One try found the file held by another process (``conflict``: DuckDB's error
+    when that process does not take nbripple's lock)."""
+
+    def __init__(self, conflict: duckdb.Error | None) -> None:
+        super().__init__(str(conflict) if conflict else "the catalog lock is held")
+        self.conflict = conflict
+
+
+def _is_lock_conflict(exc: duckdb.Error) -> bool:
+    text = str(exc)
+    return "lock" in text.lower() and ("Conflicting" in text or "Could not set" in text)
+
+
+class CatalogConnection:
+    """The connection lease of :class:`~nbripple.catalog.embedded.EmbeddedCatalog`,
+    and the caches of rows read through it (forgotten when the file is replaced)."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, idle_release_ms: float = 100.0,
+        lock_timeout_s: float = 60.0,
+    ) -> None:
+        self.path = Path(path)
+        self._lock_path = lockfile.lock_path(self.path)
+        self.idle_release_s = max(0.0, idle_release_ms / 1000.0)
+        self.lock_timeout_s = lock_timeout_s
+        self._lock = threading.RLock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._depth = 0
+        self._pins = 0
+        self._in_transaction = False
+        # (seq, card_revision) -> version row, for search results
+        self._row_cache: OrderedDict[tuple[int, int], Any] = OrderedDict()
+        # (name, number) -> version read or committed by this process
+        self._pinned: OrderedDict[tuple[str, int], ArtifactVersion] = OrderedDict()
+        self._catalog_id: str | None = None
+        self._last_used = 0.0
+        self._migrated = False
+        self._releaser: threading.Thread | None = None
+        self._wake = threading.Condition(self._lock)
+        self.opens = 0  # how many times the file was opened (for diagnostics/tests)
+        os.register_at_fork(after_in_child=self._forget_after_fork)
+        _every_catalog.add(self)
+
+    def _forget_after_fork(self) -> None:
+        # A forked child must not use (or close) the parent's connection.
+        self._lock = threading.RLock()
+        self._wake = threading.Condition(self._lock)
+        self._con = None
+        self._depth = 0
+        self._in_transaction = False
+        self._releaser = None
+
+    @contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The open connection for one operation; reentrant within a thread."""
+        with self._lock:
+            if self._con is None:
+                self._con = self._open()
+            self._depth += 1
+            try:
+                yield self._con
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._last_used = time.monotonic()
+                    if self.idle_release_s == 0 or (self._pins == 0 and self._others_waiting()):
+                        self._close_locked()  # another process is waiting: hand over now
+                    else:
+                        self._ensure_releaser()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection inside BEGIN ... COMMIT (ROLLBACK on error).
+
+        Nested calls join the outermost transaction.
+        """
+        with self.connection() as con:
+            if self._in_transaction:
+                yield con
+                return
+            con.execute("BEGIN TRANSACTION")
+            self._in_transaction = True
+            try:
+                yield con
+            except BaseException:
+                self._in_transaction = False
+                con.execute("ROLLBACK")
+                raise
+            self._in_transaction = False
+            con.execute("COMMIT")
+
+    # -- fairness between processes ------------------------------------------
+    def _waiting_marker(self) -> Path:
+        return self.path.with_name(f"{self.path.name}.wait.{os.getpid()}")
+
+    def _leave_waiting_marker(self) -> None:
+        started = process_start_time()
+        with contextlib.suppress(OSError):
+            self._waiting_marker().write_text(str(started) if started else "", encoding="ascii")
+
+    def _others_waiting(self) -> bool:
+        prefix = f"{self.path.name}.wait."
+        try:
+            names = os.listdir(self.path.parent)
+        except OSError:
+            return False
+        for name in names:
+            if not name.startswith(prefix):
+                continue
+            pid_text = name[len(prefix):]
+            if not pid_text.isdigit() or int(pid_text) == os.getpid():
+                continue
+            if pid_alive(int(pid_text), start_time=_marker_start_time(self.path.parent / name)):
+                return True
+            with contextlib.suppress(OSError):  # left by a process that died
+                os.unlink(self.path.parent / name)
+        return False
+
+    def _give_way(self) -> None:
+        gave_way = 0.0
+        while gave_way < GIVE_WAY_S and self._others_waiting():
+            time.sleep(0.005)  # another process waited first: let it in
+            gave_way += 0.005
+
+    # -- opening and releasing -------------------------------------------------
+    def _try_connect(self) -> duckdb.DuckDBPyConnection:
+        # nbripple's own lock first: DuckDB reads the file's headers before taking its
+        # lock, so opening during another process's close is unsafe (see lockfile).
+        if not lockfile.try_acquire(self._lock_path):
+            raise _FileBusy(None)
+        try:
+            return duckdb.connect(str(self.path))
+        except duckdb.Error as exc:
+            lockfile.release(self._lock_path)
+            if not _is_lock_conflict(exc):
+                raise
+            raise _FileBusy(exc) from exc  # held by a process that does not take our lock
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._give_way()
+        waiting = False
+
+        def wait_in_line(_: RetryCallState) -> None:
+            nonlocal waiting
+            if not waiting:
+                waiting = True
+                self._leave_waiting_marker()
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(_FileBusy),
+            # full jitter: a random sleep up to 2 ms, 4 ms, ... 20 ms
+            wait=wait_random_exponential(multiplier=FIRST_RETRY_DELAY_S, max=MAX_RETRY_DELAY_S),
+            stop=stop_after_delay(self.lock_timeout_s),
+            before_sleep=wait_in_line,
+            reraise=True,
+        )
+        try:
+            con = retrying(self._try_connect)
+        except _FileBusy as busy:
+            raise self._locked_error(busy.conflict) from busy.conflict
+        finally:
+            if waiting:
+                with contextlib.suppress(OSError):
+                    self._waiting_marker().unlink()
+        self.opens += 1
+        try:
+            if not self._migrated or not migrations.is_current(con):
+                migrations.migrate(con, self.path)
+                self._migrated = True
+            row = con.execute("SELECT value FROM meta WHERE key = 'catalog_id'").fetchone()
+            catalog_id = row[0] if row else None
+            if catalog_id != self._catalog_id:  # a new catalog at this path: forget rows
+                self._row_cache.clear()
+                self._pinned.clear()
+                self._catalog_id = catalog_id
+        except BaseException:
+            con.close()
+            lockfile.release(self._lock_path)
+            raise
+        return con
+
+    def _locked_error(self, conflict: duckdb.Error | None) -> CatalogLockedError:
+        match = _LOCK_PID_RE.search(str(conflict)) if conflict else None
+        pid = match.group(1) if match else lockfile.holder(self._lock_path)
+        holder = f" (held by PID {pid})" if pid else ""
+        return CatalogLockedError(
+            f"the catalog {self.path} stayed locked by another process{holder} "
+            f"for {self.lock_timeout_s:g} s; stop that process, or raise "
+            "lock_timeout_s in config.toml (or use the served catalog for many "
+            "concurrent writers)"
+        )
+
+    def _ensure_releaser(self) -> None:
+        if self._releaser is not None and self._releaser.is_alive():
+            return
+        self._releaser = threading.Thread(
+            target=self._release_when_idle, name="nbripple-catalog-release", daemon=True
+        )
+        self._releaser.start()
+
+    def _release_when_idle(self) -> None:
+        with self._lock:
+            while self._con is not None:
+                idle = time.monotonic() - self._last_used
+                if self._depth == 0 and self._pins == 0 and idle >= self.idle_release_s:
+                    self._close_locked()
+                    break
+                self._wake.wait(timeout=max(self.idle_release_s - idle, 0.005))
+            self._releaser = None
+
+    def _close_locked(self) -> None:
+        if self._con is not None:
+            try:
+                self._con.close()
+            finally:
+                self._con = None
+                lockfile.release(self._lock_path)
+
+    def warm(self, hold_s: float = 1.0) -> Callable[[], None]:
+        """Open the file in the background and keep it open until the returned function
+        is called (or ``hold_s`` has passed), so a commit that follows slow work — such as
+        writing a large blob — does not pay for the open. Returns the release function.
+        """
+        released = threading.Event()
+
+        def release() -> None:
+            if released.is_set():
+                return
+            released.set()
+            with self._lock:
+                self._pins -= 1
+                self._last_used = time.monotonic()
+                self._ensure_releaser()
+
+        def open_and_hold() -> None:
+            try:
+                with self._lock:
+                    if self._con is None:
+                        self._con = self._open()
+            except Exception:  # the commit will open (and report) it itself
+                pass
+            released.wait(hold_s)
+            release()
+
+        with self._lock:
+            self._pins += 1
+        threading.Thread(target=open_and_hold, name="nbripple-catalog-warm", daemon=True).start()
+        return release
+
+    def close(self) -> None:
+        """Release the file now (it is reopened on the next operation)."""
+        with self._lock:
+            if self._depth == 0:
+                self._close_locked()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether this process holds the file open right now."""
+        return self._con is not None
+
+    def now(self) -> datetime:
+        """The current time (aware UTC), as the catalog stamps records."""
+        return datetime.now(UTC)
+
+    def schema_version(self) -> int:
+        """The schema version of the file (the current one, once opened)."""
+        with self.connection() as con:
+            return migrations.stored_schema_version(con)
+
+
+_every_catalog: weakref.WeakSet[CatalogConnection] = weakref.WeakSet()
+
+
+def _close_at_exit() -> None:
+    # Close each open connection (DuckDB checkpoints) while its lock is still held. A
+    # connection that stays busy in another thread is left alone: a live thread keeps
+    # filelock from releasing the lock, and the kernel releases it when the process ends.
+    for catalog in list(_every_catalog):
+        if catalog._lock.acquire(timeout=EXIT_CLOSE_WAIT_S):
+            try:
+                if catalog._depth == 0:
+                    catalog._close_locked()
+            finally:
+                catalog._lock.release()
+
+
+lockfile.before_exit_release(_close_at_exit)
+
+
+def _marker_start_time(marker: Path) -> float | None:
+    try:
+        return float(marker.read_text(encoding="ascii"))
+    except (OSError, ValueError, UnicodeDecodeError):  # gone, or written by an older nbripple
+        return None

@@ -1,0 +1,40 @@
+"""Events: one per committed version, numbered by the global ``seq``."""
+
+from __future__ import annotations
+
+from ...model import Event
+from .connection import CatalogConnection
+from .rows import aware
+
+
+class EventTables(CatalogConnection):
+    """Mixed into :class:`EmbeddedCatalog`: the ``events`` table."""
+
+    def events_after(self, seq: int, limit: int = 1000) -> list[Event]:
+        """Events with a seq above ``seq``, oldest first (at most ``limit``)."""
+        with self.connection() as con:
+            found = con.execute(
+                "SELECT seq, kind, artifact, version, execution_id, created_at FROM events "
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
+                [seq, limit],
+            ).fetchall()
+        return [Event(r[0], r[1], r[2], r[3], r[4], aware(r[5]) or r[5]) for r in found]
+
+    def last_event_seq(self) -> int:
+        """The seq of the newest event; 0 for an empty catalog."""
+        with self.connection() as con:
+            row = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
+        return int(row[0]) if row else 0
+
+    def change_token(self) -> tuple[int, ...]:
+        """``(mtime_ns, size)`` of the file and of its write-ahead log, without opening
+        either: a commit by any process changes the log (or, when it checkpoints, the
+        file)."""
+        signature: list[int] = []
+        for candidate in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                st = candidate.stat()
+                signature.extend((st.st_mtime_ns, st.st_size))
+            except FileNotFoundError:
+                signature.extend((0, 0))
+        return tuple(signature)

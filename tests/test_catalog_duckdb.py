@@ -1,0 +1,222 @@
+"""Mechanics of the embedded (DuckDB) catalog that the protocol does not promise: the
+lock file beside it, the retry on a held file, waiting markers, the change token's
+stat, the per-process instances — and the process liveness they rely on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from nbripple.catalog import EmbeddedCatalog
+from nbripple.catalog.embedded import lockfile
+from nbripple.errors import CatalogLockedError
+from nbripple.pids import pid_alive, process_start_time
+
+LOCK_HOLDER = """
+    import sys, time, pathlib
+    from nbripple.catalog.embedded import lockfile
+    assert lockfile.try_acquire(pathlib.Path(sys.argv[1]))
+    pathlib.Path(sys.argv[2]).touch()
+    time.sleep(float(sys.argv[3]))
+"""
+
+
+def wait_for(path: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def catalog_path(tmp_path: Path) -> Path:
+    return tmp_path / "catalog.duckdb"
+
+
+# -- the lock file -------------------------------------------------------------------
+
+
+def test_the_lock_file_names_its_holder_and_is_shared_by_threads(catalog_path: Path) -> None:
+    lock = lockfile.lock_path(catalog_path)
+    assert lock.name == "catalog.duckdb.lock"
+    assert lockfile.try_acquire(lock)
+    try:
+        assert lockfile.holder(lock) == os.getpid()
+        taken: list[bool] = []
+        thread = threading.Thread(target=lambda: taken.append(lockfile.try_acquire(lock)))
+        thread.start()
+        thread.join()
+        assert taken == [True]  # one more use, from another thread
+        lockfile.release(lock)
+        assert lockfile.is_held_here(lock)  # the first use still holds it
+    finally:
+        lockfile.release(lock)
+    assert not lockfile.is_held_here(lock)
+    assert lock.exists()  # kept, so every process locks the same file
+
+
+FORKS_WHILE_HOLDING = """
+    import os, sys, pathlib
+    from nbripple.catalog.embedded import lockfile
+    lock = pathlib.Path(sys.argv[1])
+    assert lockfile.try_acquire(lock)
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's lock is not its own
+        os._exit(0 if not lockfile.try_acquire(lock) else 3)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the child took the parent's lock"
+    assert lockfile.is_held_here(lock), "the child's exit dropped the parent's lock"
+    lockfile.release(lock)
+    assert not lockfile.is_held_here(lock)
+"""
+
+
+def test_a_forked_child_does_not_inherit_the_lock(catalog_path: Path) -> None:
+    # in a process of its own: forking the test process (with its threads) is unsafe
+    catalog_path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-c", textwrap.dedent(FORKS_WHILE_HOLDING),
+                    str(lockfile.lock_path(catalog_path))], check=True, timeout=60)
+
+
+def test_a_held_lock_is_retried_until_lock_timeout_then_names_the_holder(
+    catalog_path: Path, tmp_path: Path
+) -> None:
+    EmbeddedCatalog(catalog_path, idle_release_ms=0).last_event_seq()  # create the file
+    ready = tmp_path / "ready"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(LOCK_HOLDER),
+                               str(lockfile.lock_path(catalog_path)), str(ready), "30"])
+    try:
+        wait_for(ready)
+        catalog = EmbeddedCatalog(catalog_path, idle_release_ms=0, lock_timeout_s=0.5)
+        marker = catalog_path.with_name(f"catalog.duckdb.wait.{os.getpid()}")
+        seen_marker: list[bool] = []
+
+        def watch_marker() -> None:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not seen_marker:
+                if marker.exists():
+                    seen_marker.append(True)
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=watch_marker)
+        watcher.start()
+        started = time.monotonic()
+        with pytest.raises(CatalogLockedError, match=rf"held by PID {holder.pid}"):
+            catalog.last_event_seq()
+        assert 0.5 <= time.monotonic() - started < 5
+        watcher.join()
+        assert seen_marker == [True]  # it waited in line...
+        assert not marker.exists()  # ...and left no marker behind
+        assert catalog.opens == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    assert EmbeddedCatalog(catalog_path, idle_release_ms=0).last_event_seq() == 0
+
+
+# -- waiting markers and process liveness -----------------------------------------------
+
+
+def test_waiting_markers_count_only_while_their_process_lives(catalog_path: Path) -> None:
+    catalog = EmbeddedCatalog(catalog_path, idle_release_ms=0)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        marker = catalog_path.with_name(f"catalog.duckdb.wait.{sleeper.pid}")
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        started = process_start_time(sleeper.pid)
+        assert started is not None
+        marker.write_text(str(started), encoding="ascii")
+        assert catalog._others_waiting()
+        marker.write_text("", encoding="ascii")  # written by an older nbripple: pid only
+        assert catalog._others_waiting()
+        marker.write_text(str(started - 3600), encoding="ascii")  # its pid, reused since
+        assert not catalog._others_waiting()
+        assert not marker.exists()  # a stale marker is removed
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    marker.touch()
+    assert not catalog._others_waiting() and not marker.exists()
+
+
+def test_pid_alive_tells_a_reused_pid_from_its_owner() -> None:
+    me = os.getpid()
+    started = process_start_time()
+    assert started is not None and process_start_time(me) == started
+    assert pid_alive(me)
+    assert pid_alive(me, start_time=started)
+    assert not pid_alive(me, start_time=started - 3600)  # another process had this pid
+    assert pid_alive(me, started_before=datetime.now(UTC))
+    # an execution recorded before this process started was not run by it
+    assert not pid_alive(me, started_before=datetime.fromtimestamp(started, UTC)
+                         - timedelta(hours=1))
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert not pid_alive(child.pid) and process_start_time(child.pid) is None
+
+
+def test_a_zombie_counts_as_dead() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while pid_alive(child.pid):  # exited but not reaped: a zombie
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    child.wait()
+
+
+# -- change token, instances -------------------------------------------------------------
+
+
+def test_the_change_token_never_opens_the_file(catalog_path: Path) -> None:
+    catalog = EmbeddedCatalog(catalog_path, idle_release_ms=0)
+    assert catalog.change_token() == (0, 0, 0, 0)  # no file yet
+    catalog.last_event_seq()
+    opens = catalog.opens
+    token = catalog.change_token()
+    assert catalog.change_token() == token  # nothing was written
+    assert catalog.opens == opens and not catalog.is_open
+    assert not lockfile.is_held_here(lockfile.lock_path(catalog_path))
+
+
+def test_close_all_closes_and_forgets_every_shared_instance(catalog_path: Path) -> None:
+    EmbeddedCatalog(catalog_path, idle_release_ms=0).last_event_seq()  # create the file
+    first = EmbeddedCatalog.for_path(catalog_path, idle_release_ms=5000)
+    assert EmbeddedCatalog.for_path(catalog_path, idle_release_ms=5000) is first
+    other = EmbeddedCatalog.for_path(catalog_path, idle_release_ms=2000)
+    first.last_event_seq()
+    other.last_event_seq()
+    assert first.is_open and other.is_open
+    EmbeddedCatalog.close_all()
+    assert not first.is_open and not other.is_open
+    assert not lockfile.is_held_here(lockfile.lock_path(catalog_path))
+    assert EmbeddedCatalog.for_path(catalog_path, idle_release_ms=5000) is not first
+    EmbeddedCatalog.close_all()
+
+
+EXITS_WITH_THE_FILE_OPEN = """
+    import atexit, sys, pathlib
+    from nbripple.catalog import EmbeddedCatalog
+    from nbripple.catalog.embedded import lockfile
+    path = pathlib.Path(sys.argv[1])
+    catalog = EmbeddedCatalog(path, idle_release_ms=60_000)
+    catalog.last_event_seq()
+    assert catalog.is_open and lockfile.is_held_here(lockfile.lock_path(path))
+    atexit._run_exitfuncs()  # what the interpreter does at exit
+    assert not catalog.is_open, "the connection outlived the lock"
+    assert not lockfile.is_held_here(lockfile.lock_path(path))
+"""
+
+
+def test_at_exit_the_connection_is_closed_before_the_lock_is_released(
+    catalog_path: Path,
+) -> None:
+    subprocess.run([sys.executable, "-c", textwrap.dedent(EXITS_WITH_THE_FILE_OPEN),
+                    str(catalog_path)], check=True, timeout=60)
