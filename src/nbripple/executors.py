@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any, Protocol
 
+from .pids import pid_alive
+
 WATCHER_CHECK_S = 0.25
 
 
@@ -219,9 +221,7 @@ def _die_with(watcher_pid: int | None) -> None:
     def watch() -> None:
         while True:
             time.sleep(WATCHER_CHECK_S)
-            try:
-                os.kill(watcher_pid, 0)
-            except ProcessLookupError:
+            if not pid_alive(watcher_pid):
                 os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=watch, name="nbripple-watcher-alive", daemon=True).start()

@@ -25,13 +25,14 @@ from collections.abc import Callable, Hashable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from .catalog import Catalog
 from .executors import Executor, LocalExecutor, RunJob
 from .launchplans import spec_parameters, trigger_matches
 from .model import Execution, Firing, PlanRecord
 from .pids import pid_alive
+from .service.executions import make_execution, run_error
+from .service.plans import due_ticks
 from .workspace import Workspace, current, new_execution_id
 
 log = logging.getLogger("nbripple.watcher")
@@ -231,24 +232,12 @@ class Watcher:
 
     # -- schedules -> firings ---------------------------------------------------
     def _schedule(self, plans: dict[str, PlanRecord], now: datetime) -> None:
-        from croniter import croniter
-
         for plan in plans.values():
-            expression = plan.spec.get("schedule")
-            if not expression:
+            if not plan.spec.get("schedule"):
                 continue
-            tz = ZoneInfo(plan.spec.get("timezone") or "UTC")
-            anchor = plan.schedule_anchor or plan.activated_at or now
-            itr = croniter(expression, anchor.astimezone(tz))
-            due: list[datetime] = []
-            while True:
-                tick = itr.get_next(datetime).astimezone(UTC)
-                if tick > now:
-                    self._wake(tick)
-                    break
-                due.append(tick)
-                if len(due) > 10_000:  # a schedule far behind: keep the newest only
-                    due = due[-1:]
+            due, wake_at = due_ticks(plan, now)
+            if wake_at is not None:
+                self._wake(wake_at)
             if not due:
                 continue
             mode = plan.spec.get("catchup", "latest")
@@ -313,13 +302,11 @@ class Watcher:
         except Exception as exc:
             self.catalog.update_firing(firing.id, status="failed", reason=str(exc))
             return False
-        execution = Execution(
-            id=execution_id, kind="notebook", status="queued", notebook=spec["notebook"],
-            notebook_hash=None, parameters={}, requested=None, cwd=None,
-            started_at=datetime.now(UTC), finished_at=None, error=None,
-            output_notebook_hash=None, pid=os.getpid(), host=self.host, trigger=trigger,
-            trigger_artifact=firing.trigger_artifact, trigger_version=firing.trigger_version,
-            parent_id=None, chain_depth=firing.chain_depth, label=Path(spec["notebook"]).name,
+        execution = make_execution(
+            "notebook", id=execution_id, status="queued", notebook=spec["notebook"],
+            trigger=trigger, trigger_artifact=firing.trigger_artifact,
+            trigger_version=firing.trigger_version, chain_depth=firing.chain_depth,
+            label=Path(spec["notebook"]).name,
         )
         if not self.catalog.start_firing(firing.id, execution):
             return False  # another watcher took it
@@ -349,9 +336,8 @@ class Watcher:
                 self.catalog.finish_execution(
                     execution_id, commit_staged=False, status=status,
                     finished_at=datetime.now(UTC),
-                    error={"ename": "Cancelled" if cancelled else "RunProcessDied",
-                           "evalue": "the run's process ended before the run finished",
-                           "cell_index": None},
+                    error=run_error("Cancelled" if cancelled else "RunProcessDied",
+                                    "the run's process ended before the run finished"),
                 )
                 execution = self.catalog.get_execution(execution_id)
             self._settle(firing_id, execution)
@@ -395,9 +381,8 @@ class Watcher:
                 self.catalog.finish_execution(
                     execution.id, commit_staged=False, status="failed",
                     finished_at=datetime.now(UTC),
-                    error={"ename": "Orphaned",
-                           "evalue": f"its process (pid {execution.pid} on {execution.host}) "
-                                     "died before the run finished", "cell_index": None},
+                    error=run_error("Orphaned", f"its process (pid {execution.pid} on "
+                                    f"{execution.host}) died before the run finished"),
                 )
                 log.warning("execution %s was orphaned; marked failed", execution.id)
                 for firing in self.catalog.firings(status="running"):
