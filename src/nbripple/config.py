@@ -428,7 +428,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _as_table(value: Any, what: str, where: object) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ConfigError(f"{where}: {what} must be a table (a {what} section), got {value!r}")
+        raise ConfigError(f"{where}: {what} must be a table (a {what} section), got "
+                          f"{value!r}; fix it or remove it")
     return value
 
 
@@ -439,8 +440,8 @@ def _check(option: Option, value: Any, where: object) -> Any:
         return dict(_as_table(value, f"[{option.key}]", where))
     if option.type == "str":
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: {label} must be a string, got {value!r} "
-                              f"(write it in quotes)")
+            raise ConfigError(f"{where}: {label} must be a string, got {value!r}; fix it "
+                              "(in quotes) or remove it to use the default")
         return value
     wanted = int if option.type == "int" else int | float
     if isinstance(value, bool) or not isinstance(value, wanted) or (
