@@ -276,9 +276,9 @@ class Settings:
             elif option.secret and value is not None:
                 value = "********"
             yield Entry(option.key, value, self.source(option.key), option.help)
-        if self.catalog.kind == "embedded":
-            yield Entry("catalog.path", str(self.catalog_path), Source("derived", "home"),
-                        "the embedded catalog's DuckDB file")
+            if option.key == "catalog.lock_timeout_s" and self.catalog.kind == "embedded":
+                yield Entry("catalog.path", str(self.catalog_path), Source("derived", "home"),
+                            "the embedded catalog's DuckDB file")
 
     # -- the flat names of earlier releases ------------------------------------
     @property
