@@ -402,7 +402,7 @@ def load_settings(home: Path, *, overrides: Mapping[str, Any] | None = None,
 
 def _imply_catalog_kind(values: dict[str, Any], sources: dict[str, Source]) -> None:
     """A catalog URL means the served catalog, unless a kind was chosen explicitly."""
-    if values.get("catalog.url") is None:
+    if not values.get("catalog.url"):
         return
     kind = values.get("catalog.kind")
     if kind is None:
