@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 
 import nbripple as nr
 from nbripple import config as config_module
+from nbripple.cli import config as _config_command  # noqa: F401 - registers `nbripple config`
 from nbripple.cli import main as cli_main
 from nbripple.config import (
     DEFAULT_CONFIG_TOML,
