@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nbripple as nr
-from _common import Check, gc_paused, ms, percentile, print_table, report
+from _common import Check, gc_paused, judge, ms, percentile, print_table
 from nbripple.catalog import EmbeddedCatalog
 
 N_ARTIFACTS = 100
@@ -254,68 +254,73 @@ def measure(setups: list[Setup], n_queries: int, search_rounds: int, cold_repeat
             setup.cold(i)
 
 
+SMOKE_GET_MS = 15.0  # --quick: 3.7 ms on a quiet machine, 5.6 ms at load 5
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="a small smoke run (1k and 10k versions, few samples)")
     args = parser.parse_args(argv)
     small, large = (1_000, 10_000) if args.quick else (1_000, 100_000)
-    n_queries, search_rounds, cold_repeat = (60, 10, 3) if args.quick else (1000, 60, 20)
+    n_queries, search_rounds, cold_repeat = (200, 20, 3) if args.quick else (1000, 60, 20)
 
-    with tempfile.TemporaryDirectory(prefix="nbripple-bench-") as tmp:
-        setups = [Setup(Path(tmp), n, n_queries) for n in (small, large)]
-        measure(setups, n_queries, search_rounds, cold_repeat)
-    a, b = setups
+    def attempt() -> list[Check]:
+        """Build both catalogs, measure, print the figures; the checks."""
+        with tempfile.TemporaryDirectory(prefix="nbripple-bench-") as tmp:
+            setups = [Setup(Path(tmp), n, n_queries) for n in (small, large)]
+            measure(setups, n_queries, search_rounds, cold_repeat)
+        a, b = setups
 
-    def ratio(key: str) -> float:
-        return percentile(b.samples[key], 50) / percentile(a.samples[key], 50)
+        def ratio(key: str) -> float:
+            return percentile(b.samples[key], 50) / percentile(a.samples[key], 50)
 
-    rows = []
-    labels = [
-        ("get", "nr.get(query): resolve + record"),
-        ("resolve", "Workspace.resolve(query)"),
-        *[(f"get:{shape}", f"  nr.get, query by {shape}")
-          for shape in ("latest", "region", "region+day")],
-        ("pinned", "resolve('name@N') (information)"),
-        ("search", "nr.search, all shapes"),
-        *[(f"search:{label}", f"  search {label}") for label, _ in SEARCHES],
-        ("cold_get", "cold nr.get (open + query)"),
-        ("cold_search", "cold nr.search (open + search)"),
-    ]
-    for key, label in labels:
-        sa, sb = a.samples[key], b.samples[key]
-        rows.append([label, ms(percentile(sa, 50)), ms(percentile(sa, 95)),
-                     ms(percentile(sb, 50)), ms(percentile(sb, 95)), f"{ratio(key):.2f}"])
-    print(f"catalog benchmark: {N_ARTIFACTS} artifacts, partition keys region "
-          f"({len(REGIONS)} values) x day ({N_DAYS}), commits interleaved, cards on ~10%")
-    print(f"{n_queries} queries and {search_rounds} rounds of {len(SEARCHES)} searches per "
-          f"size, interleaved across sizes, connection held open (reopens during the "
-          f"bursts: {a.opens_in_burst}, {b.opens_in_burst}); {cold_repeat} cold runs")
-    print(f"bulk load: {a.populate_s:.2f} s for {a.n:,} versions, {b.populate_s:.2f} s "
-          f"for {b.n:,}")
-    print_table("Latency (ms)", ["figure", f"{a.n:,} p50", "p95", f"{b.n:,} p50", "p95",
-                                 "ratio p50"], rows)
-    print(f"\nratio get {b.n:,}/{a.n:,}: {ratio('get'):.2f}")
-    print(f"ratio resolve {b.n:,}/{a.n:,}: {ratio('resolve'):.2f}")
-    print(f"ratio search {b.n:,}/{a.n:,}: {ratio('search'):.2f}")
+        rows = []
+        labels = [
+            ("get", "nr.get(query): resolve + record"),
+            ("resolve", "Workspace.resolve(query)"),
+            *[(f"get:{shape}", f"  nr.get, query by {shape}")
+              for shape in ("latest", "region", "region+day")],
+            ("pinned", "resolve('name@N') (information)"),
+            ("search", "nr.search, all shapes"),
+            *[(f"search:{label}", f"  search {label}") for label, _ in SEARCHES],
+            ("cold_get", "cold nr.get (open + query)"),
+            ("cold_search", "cold nr.search (open + search)"),
+        ]
+        for key, label in labels:
+            sa, sb = a.samples[key], b.samples[key]
+            rows.append([label, ms(percentile(sa, 50)), ms(percentile(sa, 95)),
+                         ms(percentile(sb, 50)), ms(percentile(sb, 95)), f"{ratio(key):.2f}"])
+        print(f"catalog benchmark: {N_ARTIFACTS} artifacts, partition keys region "
+              f"({len(REGIONS)} values) x day ({N_DAYS}), commits interleaved, cards on ~10%")
+        print(f"{n_queries} queries and {search_rounds} rounds of {len(SEARCHES)} searches per "
+              f"size, interleaved across sizes, connection held open (reopens during the "
+              f"bursts: {a.opens_in_burst}, {b.opens_in_burst}); {cold_repeat} cold runs")
+        print(f"bulk load: {a.populate_s:.2f} s for {a.n:,} versions, {b.populate_s:.2f} s "
+              f"for {b.n:,}")
+        print_table("Latency (ms)", ["figure", f"{a.n:,} p50", "p95", f"{b.n:,} p50", "p95",
+                                     "ratio p50"], rows)
+        print(f"\nratio get {b.n:,}/{a.n:,}: {ratio('get'):.2f}")
+        print(f"ratio resolve {b.n:,}/{a.n:,}: {ratio('resolve'):.2f}")
+        print(f"ratio search {b.n:,}/{a.n:,}: {ratio('search'):.2f}")
 
-    def p50_ms(setup: Setup, key: str) -> float:
-        return percentile(setup.samples[key], 50) * 1000
+        def p50_ms(setup: Setup, key: str) -> float:
+            return percentile(setup.samples[key], 50) * 1000
 
-    checks = [
-        Check(f"nr.get(query) p50 at {b.n:,}", p50_ms(b, "get"), 5, " ms"),
-        Check(f"nr.get(query) p50 at {a.n:,}", p50_ms(a, "get"), 5, " ms"),
-        Check(f"search p50 at {b.n:,}", p50_ms(b, "search"), 50, " ms"),
-        Check(f"search p50 at {a.n:,}", p50_ms(a, "search"), 50, " ms"),
-        Check(f"get ratio {b.n:,}/{a.n:,}", ratio("get"), 1.5),
-        Check(f"resolve ratio {b.n:,}/{a.n:,}", ratio("resolve"), 1.5),
-        Check(f"search ratio {b.n:,}/{a.n:,}", ratio("search"), 1.5),
-    ]
-    failed = report(checks)
-    if args.quick:
-        print("(--quick: a smoke run at a smaller size; the targets apply to the full run)")
-        return 0
-    return failed
+        # Smoke targets (1k and 10k versions): the same ratios, which interleaving keeps
+        # honest under load; the absolute p50s get the headroom a loaded 2-core machine needs.
+        checks = [
+            Check(f"nr.get(query) p50 at {b.n:,}", p50_ms(b, "get"), 5, " ms", smoke=SMOKE_GET_MS),
+            Check(f"nr.get(query) p50 at {a.n:,}", p50_ms(a, "get"), 5, " ms", smoke=SMOKE_GET_MS),
+            Check(f"search p50 at {b.n:,}", p50_ms(b, "search"), 50, " ms"),
+            Check(f"search p50 at {a.n:,}", p50_ms(a, "search"), 50, " ms"),
+            Check(f"get ratio {b.n:,}/{a.n:,}", ratio("get"), 1.5),
+            Check(f"resolve ratio {b.n:,}/{a.n:,}", ratio("resolve"), 1.5),
+            Check(f"search ratio {b.n:,}/{a.n:,}", ratio("search"), 1.5),
+        ]
+        return checks
+
+    return judge(attempt, quick=args.quick)
 
 
 if __name__ == "__main__":

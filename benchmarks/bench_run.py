@@ -20,8 +20,10 @@ import papermill as pm
 from nbformat.v4 import new_code_cell, new_notebook
 
 import nbripple as nr
+from _common import Check, judge
 
 TARGET = 1.15
+SMOKE = 1.5  # --quick: 2 rounds, so one slow kernel start weighs on the median
 
 
 def trivial_notebook(path: Path) -> Path:
@@ -41,36 +43,40 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     rounds = 2 if args.quick else max(args.rounds, 5)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        ws = nr.use(nr.init_home(root))
-        notebook = trivial_notebook(root / "trivial.ipynb")
-        output = root / "out.ipynb"
-        # warm both paths once (imports, kernelspec lookup)
-        pm.execute_notebook(str(notebook), str(output), progress_bar=False)
-        nr.run(notebook, workspace=ws)
-        plain: list[float] = []
-        ours: list[float] = []
-        for i in range(rounds):
-            order = (0, 1) if i % 2 == 0 else (1, 0)
-            for which in order:
-                start = time.perf_counter()
-                if which == 0:
-                    pm.execute_notebook(str(notebook), str(output), parameters={"x": i},
-                                        progress_bar=False)
-                    plain.append(time.perf_counter() - start)
-                else:
-                    ex = nr.run(notebook, parameters={"x": i}, workspace=ws)
-                    assert ex.status == "succeeded", ex.error
-                    ours.append(time.perf_counter() - start)
-        p50_plain, p50_ours = statistics.median(plain), statistics.median(ours)
-        ratio = p50_ours / p50_plain
-        print(f"rounds: {rounds} (interleaved, fresh kernel each run)")
-        print(f"papermill.execute_notebook  median {p50_plain * 1000:8.1f} ms")
-        print(f"nbripple run                median {p50_ours * 1000:8.1f} ms")
-        verdict = "PASS" if ratio <= TARGET else "FAIL"
-        print(f"ratio nbripple/papermill    {ratio:8.3f}  (target <= {TARGET})  {verdict}")
-        return 0 if (ratio <= TARGET or args.quick) else 1
+
+    def attempt() -> list[Check]:
+        """Run both, interleaved, print the medians; the check."""
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            ws = nr.use(nr.init_home(root))
+            notebook = trivial_notebook(root / "trivial.ipynb")
+            output = root / "out.ipynb"
+            # warm both paths once (imports, kernelspec lookup)
+            pm.execute_notebook(str(notebook), str(output), progress_bar=False)
+            nr.run(notebook, workspace=ws)
+            plain: list[float] = []
+            ours: list[float] = []
+            for i in range(rounds):
+                order = (0, 1) if i % 2 == 0 else (1, 0)
+                for which in order:
+                    start = time.perf_counter()
+                    if which == 0:
+                        pm.execute_notebook(str(notebook), str(output), parameters={"x": i},
+                                            progress_bar=False)
+                        plain.append(time.perf_counter() - start)
+                    else:
+                        ex = nr.run(notebook, parameters={"x": i}, workspace=ws)
+                        assert ex.status == "succeeded", ex.error
+                        ours.append(time.perf_counter() - start)
+            p50_plain, p50_ours = statistics.median(plain), statistics.median(ours)
+            ratio = p50_ours / p50_plain
+            print(f"rounds: {rounds} (interleaved, fresh kernel each run)")
+            print(f"papermill.execute_notebook  median {p50_plain * 1000:8.1f} ms")
+            print(f"nbripple run                median {p50_ours * 1000:8.1f} ms")
+            print(f"ratio nbripple/papermill    {ratio:8.3f}")
+            return [Check("nbripple run / papermill, median", ratio, TARGET, smoke=SMOKE)]
+
+    return judge(attempt, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -30,9 +30,12 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nbripple as nr
-from _common import Check, gc_paused, median, ms, print_table, report
+from _common import Check, gc_paused, judge, median, ms, print_table
 
 TARGET_RATIO = 1.25
+# --quick (100,000 rows): nbripple's fixed costs (declaration check, catalog commit,
+# recording the consumption) weigh more against a 20-40 ms raw write/read.
+SMOKE_RATIO = 3.0
 
 
 def make_table(rows: int, seed: int = 0) -> pa.Table:
@@ -116,66 +119,67 @@ def run_round(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="a small smoke run (100,000 rows, 3 rounds)")
+                        help="a small smoke run (100,000 rows, 7 rounds)")
     parser.add_argument("--rounds", type=int, default=None)
     args = parser.parse_args(argv)
     rows = 100_000 if args.quick else 1_000_000
-    rounds = args.rounds or (3 if args.quick else 9)
+    rounds = args.rounds or (7 if args.quick else 9)
 
-    base = make_table(rows)
-    samples: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory(prefix="nbripple-bench-") as tmp:
-        home = nr.init_home(Path(tmp))
-        nr.use(home)
-        raw_dir = Path(tmp) / "raw"
-        raw_dir.mkdir()
-        arrow_artifact = nr.Artifact("bench.orders")
-        pandas_artifact = nr.Artifact("bench.orders_pd")
-        # Warm up imports, the catalog file and the interactive execution.
-        run_round(-1, variant(base.slice(0, 1000), 99), False, arrow_artifact, raw_dir, {})
-        run_round(-2, variant(base.slice(0, 1000), 98), True, pandas_artifact, raw_dir, {})
-        for i in range(rounds):
-            run_round(i, variant(base, i), False, arrow_artifact, raw_dir, samples)
-        for i in range(rounds):
-            run_round(i, variant(base, rounds + i), True, pandas_artifact, raw_dir, samples)
-        size = nr.versions("bench.orders")[0].size
-        nr.current().catalog.close()
+    def attempt() -> list[Check]:
+        """Measure every round, print the figures; the checks."""
+        base = make_table(rows)
+        samples: dict[str, list[float]] = {}
+        with tempfile.TemporaryDirectory(prefix="nbripple-bench-") as tmp:
+            home = nr.init_home(Path(tmp))
+            nr.use(home)
+            raw_dir = Path(tmp) / "raw"
+            raw_dir.mkdir()
+            arrow_artifact = nr.Artifact("bench.orders")
+            pandas_artifact = nr.Artifact("bench.orders_pd")
+            # Warm up imports, the catalog file and the interactive execution.
+            run_round(-1, variant(base.slice(0, 1000), 99), False, arrow_artifact, raw_dir, {})
+            run_round(-2, variant(base.slice(0, 1000), 98), True, pandas_artifact, raw_dir, {})
+            for i in range(rounds):
+                run_round(i, variant(base, i), False, arrow_artifact, raw_dir, samples)
+            for i in range(rounds):
+                run_round(i, variant(base, rounds + i), True, pandas_artifact, raw_dir, samples)
+            size = nr.versions("bench.orders")[0].size
+            nr.current().catalog.close()
 
-    def med(key: str) -> float:
-        return median(samples[key])
+        def med(key: str) -> float:
+            return median(samples[key])
 
-    def paired(prefix: str, way: str) -> float:
-        """Median of the per-round ratios: each round's pair ran back to back, under
-        the same load, which the ratio of two medians would not guarantee."""
-        ours, raw = samples[f"{prefix}nbripple {way}"], samples[f"{prefix}raw {way}"]
-        return median([a / b for a, b in zip(ours, raw, strict=True)])
+        def paired(prefix: str, way: str) -> float:
+            """Median of the per-round ratios: each round's pair ran back to back, under
+            the same load, which the ratio of two medians would not guarantee."""
+            ours, raw = samples[f"{prefix}nbripple {way}"], samples[f"{prefix}raw {way}"]
+            return median([a / b for a, b in zip(ours, raw, strict=True)])
 
-    rows_out = []
-    for prefix in ("", "pandas "):
-        for way in ("write", "read"):
-            raw, ours = med(f"{prefix}raw {way}"), med(f"{prefix}nbripple {way}")
-            label = f"{prefix or 'arrow '}{way}"
-            rows_out.append([label, ms(raw), ms(ours), f"{ours / raw:.3f}",
-                             f"{paired(prefix, way):.3f}"])
-    print(f"table benchmark: {rows:,} rows x {base.num_columns} columns "
-          f"({', '.join(str(t) for t in sorted({str(f.type) for f in base.schema}))}); "
-          f"Parquet blob {size / 1e6:.1f} MB; {rounds} interleaved rounds")
-    print_table("Time (ms, medians)", ["figure", "raw pyarrow", "nbripple",
-                                       "ratio of medians", "median ratio"], rows_out)
-    write_ratio = paired("", "write")
-    read_ratio = paired("", "read")
-    print(f"\nratio write (create_from / pq.write_table, median of rounds): {write_ratio:.3f}")
-    print(f"ratio read (nr.load / pq.read_table, median of rounds): {read_ratio:.3f}")
-    checks = [
-        Check("create_from / write_table (arrow)", write_ratio, TARGET_RATIO),
-        Check("load / read_table (arrow)", read_ratio, TARGET_RATIO),
-    ]
-    failed = report(checks)
-    print("(pandas rows are information: the conversion from/to pandas is on both sides)")
-    if args.quick:
-        print("(--quick: a smoke run at a smaller size; the targets apply to the full run)")
-        return 0
-    return failed
+        rows_out = []
+        for prefix in ("", "pandas "):
+            for way in ("write", "read"):
+                raw, ours = med(f"{prefix}raw {way}"), med(f"{prefix}nbripple {way}")
+                label = f"{prefix or 'arrow '}{way}"
+                rows_out.append([label, ms(raw), ms(ours), f"{ours / raw:.3f}",
+                                 f"{paired(prefix, way):.3f}"])
+        print(f"table benchmark: {rows:,} rows x {base.num_columns} columns "
+              f"({', '.join(str(t) for t in sorted({str(f.type) for f in base.schema}))}); "
+              f"Parquet blob {size / 1e6:.1f} MB; {rounds} interleaved rounds")
+        print_table("Time (ms, medians)", ["figure", "raw pyarrow", "nbripple",
+                                           "ratio of medians", "median ratio"], rows_out)
+        write_ratio = paired("", "write")
+        read_ratio = paired("", "read")
+        print(f"\nratio write (create_from / pq.write_table, median of rounds): {write_ratio:.3f}")
+        print(f"ratio read (nr.load / pq.read_table, median of rounds): {read_ratio:.3f}")
+        checks = [
+            Check("create_from / write_table (arrow)", write_ratio, TARGET_RATIO,
+                  smoke=SMOKE_RATIO),
+            Check("load / read_table (arrow)", read_ratio, TARGET_RATIO, smoke=SMOKE_RATIO),
+        ]
+        print("(pandas rows are information: the conversion from/to pandas is on both sides)")
+        return checks
+
+    return judge(attempt, quick=args.quick)
 
 
 if __name__ == "__main__":

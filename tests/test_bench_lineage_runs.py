@@ -1,4 +1,5 @@
-"""The lineage benchmark runs end to end in its quick mode and reports its figures."""
+"""The lineage benchmark runs end to end in its quick mode, reports its figures and meets
+its smoke target."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_lineage.py"
 
 
-def test_bench_lineage_quick_runs_and_reports() -> None:
+def test_bench_lineage_quick_runs_and_meets_its_smoke_target() -> None:
     done = subprocess.run([sys.executable, str(BENCH), "--quick"], capture_output=True,
-                          text=True, timeout=300, check=False)
+                          text=True, timeout=540, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     # The walk was checked for its exact size before anything was timed.
@@ -20,7 +21,9 @@ def test_bench_lineage_quick_runs_and_reports() -> None:
     for label in ("nr.lineage(chain@1000, depth=None, up)", "catalog.lineage_walk",
                   "catalog.lineage_nodes", "cold: open the file", "graph.to_networkx()"):
         assert label in out
-    verdicts = re.findall(r"^(PASS|FAIL)  upstream walk", out, flags=re.MULTILINE)
-    assert verdicts, out
-    median = re.search(r"upstream walk, 1,000 hops, warm median\s+([\d.]+) ms", out)
+    last = out.rsplit("\nTargets\n", 1)[-1]  # a smoke run that missed measures again
+    verdicts = re.findall(r"^(PASS|FAIL)  upstream walk", last, flags=re.MULTILINE)
+    assert verdicts == ["PASS"], out
+    assert "\nALL PASS\n" in last
+    median = re.search(r"upstream walk, 1,000 hops, warm median\s+([\d.]+) ms", last)
     assert median is not None and float(median.group(1)) > 0

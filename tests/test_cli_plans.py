@@ -14,9 +14,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,8 +27,10 @@ from croniter import croniter
 import nbripple as nr
 from nbripple import launchplans as lp
 from nbripple.cli import main
-from nbripple.executors import RunJob
 from nbripple.watcher import Watcher
+
+if TYPE_CHECKING:
+    from conftest import RecordingExecutor
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 NBRIPPLE_SCRIPT = Path(sys.executable).parent / "nbripple"
@@ -74,34 +77,6 @@ def assert_one_line_error(result: Result, contains: str) -> str:
     assert contains in lines[0], lines[0]
     assert "Traceback" not in result.output
     return lines[0]
-
-
-class RecordingExecutor:
-    """Records jobs instead of running them; with ``end=True`` each job 'ends' at
-    once without running, as a run whose process died would."""
-
-    def __init__(self, *, end: bool = False) -> None:
-        self.jobs: list[RunJob] = []
-        self._end = end
-        self._ended: list[str] = []
-
-    def submit(self, job: RunJob) -> None:
-        self.jobs.append(job)
-        if self._end:
-            self._ended.append(job.execution_id)
-
-    def ended(self) -> list[str]:
-        done, self._ended = self._ended, []
-        return done
-
-    def active(self) -> int:
-        return 0
-
-    def cancel_all(self, grace_s: float = 10.0) -> list[str]:
-        return []
-
-    def shutdown(self) -> None:
-        return None
 
 
 def write_project(root: Path, scale: int = 2) -> Path:
@@ -197,11 +172,13 @@ def test_plans_lists_state_version_trigger_and_schedule(home: Path, project: Pat
     assert local_next.strftime("%H:%M" if same_year else "%Y-%m-%d") in table
 
 
-def test_plans_shows_last_fired_and_recent_results(ws: nr.Workspace, project: Path) -> None:
+def test_plans_shows_last_fired_and_recent_results(
+        ws: nr.Workspace, project: Path,
+        recording_executor: Callable[..., RecordingExecutor]) -> None:
     ok("register", str(project))
     ok("activate", "predict")
     blessed = nr.Artifact("blessed_model", partition_keys=["blessed"])
-    executor = RecordingExecutor(end=True)  # every run 'dies' at once: its firing fails
+    executor = recording_executor(end=True)  # every run 'dies' at once: its firing fails
     watcher = Watcher(workspace=ws, executor=executor)
     for _ in range(2):
         blessed.create_from({"weights": [1]}, blessed="true")
@@ -230,7 +207,9 @@ def test_plans_shows_only_the_last_five_results(ws: nr.Workspace, project: Path)
         ids[-1]).created_at
 
 
-def test_plans_shows_why_a_plan_stopped(ws: nr.Workspace, tmp_path: Path) -> None:
+def test_plans_shows_why_a_plan_stopped(
+        ws: nr.Workspace, tmp_path: Path,
+        recording_executor: Callable[..., RecordingExecutor]) -> None:
     root = tmp_path / "loop"
     write_project(root)
     (root / "plans.py").write_text(
@@ -242,7 +221,7 @@ def test_plans_shows_why_a_plan_stopped(ws: nr.Workspace, tmp_path: Path) -> Non
     ok("register", str(root / "plans.py"))
     ok("activate", "loop")
     nr.Artifact("blessed_model", partition_keys=["blessed"]).create_from(1, blessed="true")
-    Watcher(workspace=ws, executor=RecordingExecutor()).run_once()
+    Watcher(workspace=ws, executor=recording_executor()).run_once()
 
     row = by_name(ok_json("plans"))["loop"]
     assert "stopped at max_chain_depth=1" in row["stopped_reason"]

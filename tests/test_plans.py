@@ -1,16 +1,19 @@
 """Launch plans: validation, versions, activation, triggers, plans files and launches.
 
 The watcher here is the real one, driven pass by pass with ``run_once()`` against a
-real catalog; only its executor is replaced by :class:`RecordingExecutor`, which
-records the jobs it is given instead of running them, so no kernel starts.
+real catalog; only its executor is replaced by the ``recording_executor`` fixture of
+conftest.py, which records the jobs it is given instead of running them, so no kernel
+starts.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 import pytest
@@ -18,42 +21,23 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 import nbripple as nr
 from nbripple import launchplans as lp
-from nbripple.executors import Executor, RunJob
+from nbripple.executors import Executor
 from nbripple.launchplans import PlanError, PlanNotFound
 from nbripple.model import Firing
 from nbripple.refs import Pinned, Query
 from nbripple.watcher import Watcher
+
+if TYPE_CHECKING:
+    from conftest import RecordingExecutor
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 CONSUMER = NOTEBOOKS / "consumer.ipynb"  # parameters: model (blessed_model?blessed=true), scale
 ECHO = NOTEBOOKS / "echo.ipynb"  # parameters: text
 
 
-class RecordingExecutor:
-    """An :class:`~nbripple.executors.Executor` that records jobs and never runs them."""
-
-    def __init__(self) -> None:
-        self.jobs: list[RunJob] = []
-
-    def submit(self, job: RunJob) -> None:
-        self.jobs.append(job)
-
-    def ended(self) -> list[str]:
-        return []
-
-    def active(self) -> int:
-        return len(self.jobs)
-
-    def cancel_all(self, grace_s: float = 10.0) -> list[str]:
-        return []
-
-    def shutdown(self) -> None:
-        return None
-
-
 @pytest.fixture
-def executor() -> RecordingExecutor:
-    return RecordingExecutor()
+def executor(recording_executor: Callable[..., RecordingExecutor]) -> RecordingExecutor:
+    return recording_executor()
 
 
 @pytest.fixture
@@ -103,8 +87,15 @@ def blessed_plan(blessed: nr.Artifact, name: str = "predict", **options: Any) ->
     return nr.LaunchPlan(name, notebook=CONSUMER, **options)
 
 
-def test_the_recording_executor_satisfies_the_executor_protocol() -> None:
-    executor: Executor = RecordingExecutor()  # mypy checks the protocol here
+def test_the_recording_executor_satisfies_the_executor_protocol(
+        recording_executor: Callable[..., RecordingExecutor]) -> None:
+    executor = recording_executor()
+    methods = [name for name, value in vars(Executor).items()
+               if callable(value) and not name.startswith("_")]
+    assert {"submit", "ended", "start", "cancel_all"} <= set(methods)
+    for name in methods:
+        wanted = list(inspect.signature(getattr(Executor, name)).parameters)[1:]  # no self
+        assert list(inspect.signature(getattr(executor, name)).parameters) == wanted, name
     assert executor.ended() == []
 
 
@@ -275,14 +266,14 @@ def test_activation_starts_from_now(ws: nr.Workspace, executor: RecordingExecuto
 
 def test_a_running_watcher_does_not_fire_versions_from_before_activation(
         ws: nr.Workspace, watcher: Watcher, executor: RecordingExecutor,
-        blessed: nr.Artifact) -> None:
+        recording_executor: Callable[..., RecordingExecutor], blessed: nr.Artifact) -> None:
     watcher.run_once()
     nr.register(blessed_plan(blessed))
     commit(blessed, blessed="true")
     watcher.run_once()
     nr.activate("predict")
     watcher.run_once()
-    Watcher(workspace=ws, executor=RecordingExecutor()).run_once()
+    Watcher(workspace=ws, executor=recording_executor()).run_once()
     assert all_firings(ws, "predict") == []
     after = commit(blessed, blessed="true")
     watcher.run_once()
@@ -299,8 +290,8 @@ def test_a_new_watcher_fires_versions_committed_while_the_plan_was_active(
     assert {f.kind for f in all_firings(ws, "predict")} == {"artifact"}
 
 
-def test_deactivate_stops_firing(ws: nr.Workspace, watcher: Watcher,
-                                 blessed: nr.Artifact) -> None:
+def test_deactivate_stops_firing(ws: nr.Workspace, watcher: Watcher, blessed: nr.Artifact,
+                                 recording_executor: Callable[..., RecordingExecutor]) -> None:
     nr.register(blessed_plan(blessed))
     nr.activate("predict")
     first = commit(blessed, blessed="true")
@@ -311,7 +302,7 @@ def test_deactivate_stops_firing(ws: nr.Workspace, watcher: Watcher,
     assert not record.active
     commit(blessed, blessed="true")
     watcher.run_once()
-    Watcher(workspace=ws, executor=RecordingExecutor()).run_once()
+    Watcher(workspace=ws, executor=recording_executor()).run_once()
     assert fired_versions(ws, "predict") == [first]
 
     nr.activate("predict")  # again from now: the version committed while off never fires

@@ -11,10 +11,12 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import nbripple as nr
+from nbripple.executors import LocalExecutor, RunJob
 from nbripple.launchplans import load_plans_file
 from nbripple.watcher import Watcher
 
@@ -253,23 +255,86 @@ def test_sigterm_lets_runs_finish_within_grace_then_cancels(home, ws):
 
 
 # -- retries ------------------------------------------------------------------------
-def test_failed_triggered_run_is_retried_with_backoff(home, ws, watcher):
+class TimedExecutor:
+    """The local executor, noting when the watcher submits each job and when it learns
+    that a job ended (the moment it schedules the retry)."""
+
+    def __init__(self) -> None:
+        self.inner = LocalExecutor()
+        self.submitted: list[datetime] = []
+        self.seen_ended: list[datetime] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def submit(self, job: RunJob) -> None:
+        self.submitted.append(datetime.now(UTC))
+        self.inner.submit(job)
+
+    def ended(self) -> list[str]:
+        done = self.inner.ended()
+        self.seen_ended.extend(datetime.now(UTC) for _ in done)
+        return done
+
+
+def test_failed_triggered_run_is_retried_with_backoff(home, ws):
+    delay = 1.0
     trigger = nr.Artifact("work_item")
     plan = nr.LaunchPlan("flaky", notebook=FIXTURES / "fails_in_cell_3.ipynb",
-                         trigger=nr.OnArtifact(trigger), retries=2, retry_delay_s=0.2)
+                         trigger=nr.OnArtifact(trigger), retries=2, retry_delay_s=delay)
     nr.register(plan)
     nr.activate("flaky")
-    watcher.start()
-    trigger.create_from("go")
-    assert watcher.wait_idle(120, settle=1.0)
+    executor = TimedExecutor()
+    watcher = Watcher(poll_interval=0.05, housekeeping_s=0.5, executor=executor).start()
+    try:
+        trigger.create_from("go")
+        assert watcher.wait_idle(120, settle=2 * delay + 1.0)
+    finally:
+        watcher.stop(timeout=60)
     runs = executions_of(ws, "flaky")
     assert [e.status for e in runs] == ["failed"] * 3
     (firing,) = ws.catalog.firings(plan="flaky")
     assert firing.status == "failed" and firing.attempts == 3
     assert firing.reason is not None and "boom in cell 3" in firing.reason
-    starts = sorted(e.started_at for e in runs)
-    assert starts[2] - starts[1] > starts[1] - starts[0] - timedelta(seconds=2)
+    # The retry after attempt k is submitted retry_delay_s * 2**(k-1) after the watcher
+    # saw attempt k end, no sooner: 1 s, then 2 s (a constant delay would give 1 s twice).
+    assert len(executor.submitted) == 3 and len(executor.seen_ended) == 3
+    waits = [(submitted - ended).total_seconds()
+             for ended, submitted in zip(executor.seen_ended, executor.submitted[1:],
+                                         strict=False)]
+    assert waits[0] >= delay, waits
+    assert waits[1] >= 2 * delay, waits
     assert ws.catalog.get_artifact("doomed") is None
+
+
+def test_retry_delays_double_with_each_attempt(home, ws, recording_executor):
+    """Each failed attempt is retried after retry_delay_s * 2**(attempt - 1), on the
+    watcher's clock: the firing's next_attempt_at says exactly when."""
+    trigger = nr.Artifact("work_item")
+    nr.register(nr.LaunchPlan("flaky", notebook=FIXTURES / "fails_in_cell_3.ipynb",
+                              trigger=nr.OnArtifact(trigger), retries=3, retry_delay_s=5))
+    nr.activate("flaky")
+    clock = FakeClock(datetime.now(UTC))
+    executor = recording_executor(end=True)  # every attempt 'dies' at once
+    w = Watcher(clock=clock, executor=executor)
+    trigger.create_from("go")
+    w.run_once()  # fires the first attempt
+    waits = []
+    for attempt in range(1, 5):
+        assert len(executor.jobs) == attempt
+        w.run_once()  # learns that the attempt ended: a retry is due later, or none
+        (firing,) = ws.catalog.firings(plan="flaky")
+        if attempt == 4:
+            assert (firing.status, firing.attempts) == ("failed", 4)
+            break
+        assert (firing.status, firing.attempts) == ("pending", attempt)
+        waits.append((firing.next_attempt_at - clock.now).total_seconds())
+        clock.advance(seconds=waits[-1] - 0.5)
+        w.run_once()
+        assert len(executor.jobs) == attempt  # not yet
+        clock.advance(seconds=0.5)
+        w.run_once()  # due now: the next attempt starts
+    assert waits == [5, 10, 20]
 
 
 # -- schedules ------------------------------------------------------------------------
@@ -319,7 +384,7 @@ def test_cron_plan_fires_on_time_and_coalesces_missed_ticks(home, ws):
 
 
 @pytest.mark.parametrize(("mode", "expected"), [("all", 6), ("latest", 2), ("none", 1)])
-def test_catchup_modes(home, ws, mode, expected):
+def test_catchup_modes(home, ws, recording_executor, mode, expected):
     plan = nr.LaunchPlan(f"catchup_{mode}", notebook=FIXTURES / "trivial.ipynb",
                          schedule="* * * * *", catchup=mode)
     nr.register(plan)
@@ -327,8 +392,7 @@ def test_catchup_modes(home, ws, mode, expected):
     assert activated is not None
     first_tick = (activated + timedelta(minutes=1)).replace(second=0, microsecond=0)
     clock = FakeClock(first_tick + timedelta(seconds=2))
-    recorder = RecordingExecutor()
-    w = Watcher(clock=clock, executor=recorder)
+    w = Watcher(clock=clock, executor=recording_executor())
     w.run_once()  # the first tick, on time
     clock.advance(minutes=5, seconds=30)  # then five missed minutes
     w.run_once()
@@ -336,33 +400,11 @@ def test_catchup_modes(home, ws, mode, expected):
     assert len(ticks) == expected
 
 
-class RecordingExecutor:
-    """Records jobs instead of running them (for schedule arithmetic only)."""
-
-    def __init__(self) -> None:
-        self.jobs: list[object] = []
-
-    def submit(self, job: object) -> None:
-        self.jobs.append(job)
-
-    def ended(self) -> list[str]:
-        return []
-
-    def active(self) -> int:
-        return 0
-
-    def cancel_all(self, grace_s: float = 10.0) -> list[str]:
-        return []
-
-    def shutdown(self) -> None:
-        return None
-
-
-def test_versions_committed_before_activation_do_not_fire(home, ws):
+def test_versions_committed_before_activation_do_not_fire(home, ws, recording_executor):
     item = nr.Artifact("work_item")
     item.create_from("before")
     register_work_plan(FIXTURES)
-    recorder = RecordingExecutor()
+    recorder = recording_executor()
     w = Watcher(executor=recorder)
     w.run_once()
     assert ws.catalog.firings(plan="work") == []
