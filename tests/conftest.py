@@ -30,9 +30,7 @@ def ws(home: Path) -> nr.Workspace:
 
 
 def _close_catalogs() -> None:
-    for catalog in list(EmbeddedCatalog._instances.values()):
-        catalog.close()
-    EmbeddedCatalog._instances.clear()
+    EmbeddedCatalog.close_all()
 
 
 @pytest.fixture(autouse=True)

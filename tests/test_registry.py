@@ -204,12 +204,8 @@ def test_a_catalog_url_asks_for_the_served_catalog(tmp_path: Path,
 
 
 # -- what the configuration chooses for the workspace and the watcher ------------------
-# Until Workspace builds its catalog with make_catalog and Watcher takes its executor and
-# defaults from the settings, these fail; strict, so the marks go when the wiring lands.
-UNWIRED = pytest.mark.xfail(strict=True, reason="Workspace/Watcher not wired to the registry")
 
 
-@UNWIRED
 def test_the_workspace_builds_its_catalog_through_the_registry(home: Path) -> None:
     made: list[Settings] = []
 
@@ -230,7 +226,6 @@ def test_the_workspace_builds_its_catalog_through_the_registry(home: Path) -> No
         registry.catalogs.unregister("counting")
 
 
-@UNWIRED
 def test_the_watcher_takes_its_executor_and_defaults_from_the_settings(
         home: Path, remote: None) -> None:
     write_config(home, """

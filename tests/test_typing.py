@@ -70,8 +70,6 @@ def test_a_strict_user_script_sees_every_public_name_and_its_type(
                                             f"expected {pattern!r}"
 
 
-@pytest.mark.xfail(strict=True, reason="nbripple/__init__.py has no static __all__ yet: mypy "
-                   "--strict sees no explicit export of nr.Artifact, nr.run, ...")
 def test_mypy_reports_the_users_mistakes_and_nothing_else(mypy_output: list[str]) -> None:
     expected = {line: code for line, code in expectations("error").items()}
     errors = messages(mypy_output, "error")

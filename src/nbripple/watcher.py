@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog
-from .executors import Executor, LocalExecutor, RunJob
+from .executors import Executor, RunJob
 from .launchplans import spec_parameters, trigger_matches
 from .model import Execution, Firing, PlanRecord
 from .pids import pid_alive
+from .registry import make_executor
 from .service.executions import make_execution, run_error
 from .service.plans import due_ticks
 from .workspace import Workspace, current, new_execution_id
@@ -61,21 +62,24 @@ class Watcher:
         home: str | os.PathLike[str] | None = None,
         *,
         max_parallel: int | None = None,
-        poll_interval: float = 0.05,
+        poll_interval: float | None = None,
         clock: Callable[[], datetime] | None = None,
         executor: Executor | None = None,
-        grace_period_s: float = 30.0,
-        housekeeping_s: float = 5.0,
+        grace_period_s: float | None = None,
+        housekeeping_s: float | None = None,
         workspace: Workspace | None = None,
     ) -> None:
         self.ws = workspace or (Workspace(home) if home is not None else current())
         self.catalog: Catalog = self.ws.catalog
-        self.max_parallel = max_parallel or os.cpu_count() or 1
-        self.poll_interval = poll_interval
+        config = self.ws.settings.watcher  # [watcher] of config.toml; arguments win
+        self.max_parallel = max_parallel or config.effective_max_parallel
+        self.poll_interval = config.poll_interval_s if poll_interval is None else poll_interval
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.executor: Executor = executor or LocalExecutor()
-        self.grace_period_s = grace_period_s
-        self.housekeeping_s = housekeeping_s
+        self.executor: Executor = executor or make_executor(self.ws.settings)
+        self.grace_period_s = config.grace_period_s if grace_period_s is None \
+            else grace_period_s
+        self.housekeeping_s = config.housekeeping_s if housekeeping_s is None \
+            else housekeeping_s
         self.id = uuid.uuid4().hex[:12]
         self.host = socket.gethostname()
         self._running: dict[str, str] = {}  # execution id -> firing id

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import context
 from ..cards import Card, as_card
-from ..catalog import Catalog, EmbeddedCatalog
-from ..config import Settings, find_home, load_settings
+from ..catalog import Catalog
+from ..config import Settings, resolve_settings
 from ..errors import (
     ArtifactNotFound,
     ExecutionNotFound,
@@ -31,6 +31,7 @@ from ..errors import (
 )
 from ..model import KINDS, ArtifactDecl, ArtifactVersion, CardRevision, Execution
 from ..refs import Pinned, Query, parse, partition_value, truncate_time
+from ..registry import make_catalog
 from ..store import Store, safe_join
 from . import executions, values, writing
 from .views import Views
@@ -53,13 +54,9 @@ class Workspace(Views):
 
     def __init__(self, home: str | os.PathLike[str] | None = None,
                  catalog: Catalog | None = None) -> None:
-        self.home: Path = find_home(home)
-        self.settings: Settings = load_settings(self.home)
-        self.catalog: Catalog = catalog or EmbeddedCatalog.for_path(
-            self.settings.catalog_path,
-            idle_release_ms=self.settings.idle_release_ms,
-            lock_timeout_s=self.settings.lock_timeout_s,
-        )
+        self.settings: Settings = resolve_settings(home)
+        self.home: Path = self.settings.home
+        self.catalog: Catalog = catalog or make_catalog(self.settings)
         self._store: Store | None = None
         self._lock = threading.RLock()
         self._interactive: tuple[int, str] | None = None  # (pid, execution id)
