@@ -22,6 +22,7 @@ import errno
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ class CliError(click.ClickException):
     exit_code = EXIT_ERROR
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"error: {one_line(self.format_message())}", err=True, file=file)
+        click.echo(f"error: {plain(one_line(self.format_message()))}", err=True, file=file)
 
 
 class CliUsageError(CliError):
@@ -229,12 +230,12 @@ def console() -> Console:
 
 def print_json(data: Any) -> None:
     """Print ``data`` as indented JSON on stdout."""
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    click.echo(json_text(data))
 
 
 def note(message: str) -> None:
     """A human-oriented remark on stderr (stdout stays clean for scripts)."""
-    click.echo(message, err=True)
+    click.echo(plain(message), err=True)
 
 
 def human_size(size: int | None) -> str:
@@ -254,9 +255,37 @@ def format_partitions(partitions: Mapping[str, str]) -> str:
     return ", ".join(f"{key}={value}" for key, value in partitions.items())
 
 
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def plain(value: object) -> str:
+    """Catalog text safe for a terminal (not for rich markup): control characters (C0
+    but newline and tab, DEL, C1), line separators and bidi overrides shown escaped.
+
+    Example: ``plain("a\x1b[2Jb")`` → ``'a\\x1b[2Jb'``.
+    """
+    return _UNSAFE.sub(_escaped, str(value))
+
+
 def text(value: object) -> str:
-    """User-supplied text made safe for rich markup."""
-    return escape(str(value))
+    """Catalog text safe for a terminal and for rich markup: :func:`plain`, then the
+    markup escaped. Every string from the catalog that a command prints goes through it.
+    """
+    return escape(plain(value))
+
+
+def json_text(data: Any, *, indent: int | None = 2) -> str:
+    """``data`` as JSON whose text holds no raw control character: json escapes C0;
+    DEL, C1, line separators and bidi overrides are escaped as ``\\uXXXX`` too (outside
+    strings JSON is ASCII, so only string contents change)."""
+    dumped = json.dumps(data, indent=indent, ensure_ascii=False, default=str)
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", dumped)
 
 
 def producer_label(execution: Execution | None, execution_id: str | None, *,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,10 +25,12 @@ from . import (
     get_workspace,
     human_size,
     json_option,
+    json_text,
     local_time,
     main,
     note,
     partition_option,
+    plain,
     print_json,
     producer_label,
     state,
@@ -221,7 +222,7 @@ def show(ref: str, as_json: bool) -> None:
     row("description", text(version.description))
     row("partitions", text(format_partitions(version.partitions)) or "(none)")
     row("time partition", local_time(version.time_partition))
-    row("kind", version.kind)
+    row("kind", text(version.kind))
     row("python type", text(version.python_type))
     row("hash", version.content_hash)
     exact = f" ({version.size:,} bytes)" if version.size >= 1000 else ""
@@ -301,7 +302,7 @@ def load(ref: str, output: Path | None, rows: int, as_json: bool) -> None:
     if version.kind == "table":
         _table_preview(version, value, rows, as_json)
         return
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    click.echo(json_text(value))
 
 
 # -- card --------------------------------------------------------------------
@@ -357,7 +358,7 @@ def card(ref: str, source: IO[str] | None, card_type: str | None, history: bool,
         for column in ("revision", "type", "created", "excerpt"):
             table.add_column(column, overflow="fold")
         for r in revisions:
-            table.add_row(str(r.revision), r.card_type, local_time(r.created_at),
+            table.add_row(str(r.revision), text(r.card_type), local_time(r.created_at),
                           text(card_excerpt(r.markdown, 80)))
         console().print(table)
         return
@@ -370,9 +371,9 @@ def card(ref: str, source: IO[str] | None, card_type: str | None, history: bool,
              "--set CARD.md`")
         return
     if html:
-        click.echo(render_html(current))
+        click.echo(plain(render_html(current)))
     else:
-        console().print(Markdown(current))
+        console().print(Markdown(plain(current)))
 
 
 # -- push --------------------------------------------------------------------

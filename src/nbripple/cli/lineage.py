@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..service.wire import lineage_dict
-from . import get_workspace, json_option, main, print_json
+from . import get_workspace, json_option, main, plain, print_json
 
 
 def _depth(value: str) -> int | None:
@@ -41,4 +41,4 @@ def lineage(ref: str, depth_text: str, direction: str | None, as_json: bool) -> 
     if as_json:
         print_json(lineage_dict(graph))
     else:
-        click.echo(graph.to_text())
+        click.echo(plain(graph.to_text()))
