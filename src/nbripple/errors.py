@@ -81,6 +81,23 @@ class IngestError(NbrippleError, ValueError):
     """A file or directory cannot be read as the value to store (``nbripple push``)."""
 
 
+class CatalogError(NbrippleError):
+    """The catalog file cannot be used (see the subclasses for why)."""
+
+
+class CatalogDamaged(CatalogError):
+    """The catalog file (or its write-ahead log) is truncated, corrupt or not a catalog."""
+
+
+class CatalogReadOnly(CatalogError):
+    """The catalog file or its directory cannot be written (read-only file system,
+    permissions)."""
+
+
+class DiskFull(CatalogError):
+    """The disk holding the catalog is full (or a file size limit was reached)."""
+
+
 # -- how each error reaches a user -----------------------------------------------------
 EXIT_ERROR = 1
 """The exit code of a command that ends with an error (click uses 2 for bad usage)."""
@@ -109,6 +126,10 @@ ERROR_TABLE: dict[str, tuple[int, int]] = {
     "CatalogLockedError": (EXIT_ERROR, CONFLICT),
     "SchemaVersionError": (EXIT_ERROR, SERVER_ERROR),
     "IngestError": (EXIT_ERROR, BAD_INPUT),
+    "CatalogError": (EXIT_ERROR, SERVER_ERROR),
+    "CatalogDamaged": (EXIT_ERROR, SERVER_ERROR),
+    "CatalogReadOnly": (EXIT_ERROR, SERVER_ERROR),
+    "DiskFull": (EXIT_ERROR, SERVER_ERROR),
     # nbripple.parameters
     "ParametersError": (EXIT_ERROR, BAD_INPUT),
     # nbripple.runner

@@ -17,6 +17,7 @@ cannot starve the others.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import threading
@@ -38,7 +39,13 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from ...errors import CatalogLockedError
+from ...errors import (
+    CatalogDamaged,
+    CatalogError,
+    CatalogLockedError,
+    CatalogReadOnly,
+    DiskFull,
+)
 from ...model import ArtifactVersion
 from ...pids import pid_alive, process_start_time
 from . import lockfile, migrations
@@ -113,6 +120,14 @@ class CatalogConnection:
             self._depth += 1
             try:
                 yield self._con
+            except (duckdb.Error, OSError) as exc:
+                mapped = catalog_error(exc, self.path)
+                if mapped is None:
+                    raise
+                if self._depth == 1:  # start afresh on the next operation
+                    with contextlib.suppress(duckdb.Error, OSError):
+                        self._close_locked()
+                raise mapped from exc
             finally:
                 self._depth -= 1
                 if self._depth == 0:
@@ -191,6 +206,15 @@ class CatalogConnection:
             raise _FileBusy(exc) from exc  # held by a process that does not take our lock
 
     def _open(self) -> duckdb.DuckDBPyConnection:
+        try:
+            return self._open_file()
+        except (duckdb.Error, OSError) as exc:
+            mapped = catalog_error(exc, self.path)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    def _open_file(self) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._give_way()
         waiting = False
@@ -240,9 +264,9 @@ class CatalogConnection:
         holder = f" (held by PID {pid})" if pid else ""
         return CatalogLockedError(
             f"the catalog {self.path} stayed locked by another process{holder} "
-            f"for {self.lock_timeout_s:g} s; stop that process, or raise "
-            "lock_timeout_s in config.toml (or use the served catalog for many "
-            "concurrent writers)"
+            f"for {self.lock_timeout_s:g} s: wait for that process to finish or stop it, "
+            "or raise lock_timeout_s in config.toml (one process at a time opens the "
+            "catalog file, each for a burst of operations)"
         )
 
     def _ensure_releaser(self) -> None:
@@ -340,6 +364,56 @@ def _close_at_exit() -> None:
 
 
 lockfile.before_exit_release(_close_at_exit)
+
+
+_DAMAGED_HINTS = (
+    "not a valid duckdb database", "could not read enough bytes", "replaying wal",
+    "corrupt", "checksum", "invalid block", "failed to load metadata", "leb128",
+    "database has been invalidated", "serialization error", "unexpected end of file",
+)
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def catalog_error(exc: BaseException, path: Path) -> CatalogError | None:
+    """The nbripple error for a DuckDB or OS error met using the catalog at ``path``
+    (None: not a fault of the file or its disk, so let it through as it is).
+
+    Example: DuckDB's "IO Error: ... not a valid DuckDB database file" becomes
+    :class:`CatalogDamaged` saying to run ``nbripple doctor`` and restore a backup.
+    """
+    if isinstance(exc, CatalogError):
+        return exc
+    message = str(exc)
+    lowered = message.lower()
+    code = exc.errno if isinstance(exc, OSError) else None
+    if isinstance(exc, OSError):
+        what = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    else:
+        what = f"{type(exc).__name__}: {message}"
+    if code in _FULL_ERRNOS or "no space left" in lowered or "file too large" in lowered \
+            or "disk quota" in lowered:
+        return DiskFull(
+            f"the disk holding the catalog {path} is full ({what}); nothing was committed "
+            "by this operation and earlier commits are intact: free some space (`nbripple "
+            "gc` deletes unreferenced blobs) and retry"
+        )
+    if code in _READ_ONLY_ERRNOS or "read-only file system" in lowered \
+            or "permission denied" in lowered:
+        return CatalogReadOnly(
+            f"the catalog {path} cannot be written ({what}): make {path.parent} writable "
+            "(or remount it read-write), or copy it somewhere writable with `nbripple "
+            "backup DEST` and use --home DEST"
+        )
+    if isinstance(exc, duckdb.Error) and (
+            isinstance(exc, duckdb.FatalException | duckdb.InternalException)
+            or any(hint in lowered for hint in _DAMAGED_HINTS)):
+        return CatalogDamaged(
+            f"the catalog {path} is damaged ({what}); move it aside and restore your last "
+            "`nbripple backup` (cp BACKUP/catalog.duckdb into the home), then run "
+            "`nbripple doctor` to check it against the store"
+        )
+    return None
 
 
 def _marker_start_time(marker: Path) -> float | None:
