@@ -379,3 +379,10 @@ def test_a_table_parquet_cannot_hold_is_a_clear_error_and_writes_nothing(
     # pinning kind='object' is the way out that the message names
     v = nr.Artifact("pickled_frame", kind="object").create_from(frame)
     pd.testing.assert_frame_equal(v.load(), frame)
+
+
+@pytest.mark.parametrize("ref", ["cfg@²", "cfg@١", "nbripple://cfg@１", "cfg@٣"])
+def test_version_numbers_with_non_ascii_digits_are_refused(home: Path, ref: str) -> None:
+    nr.Artifact("cfg").create_from({"a": 1})
+    with pytest.raises(InvalidReference, match="positive integer"):
+        nr.current().resolve(ref)

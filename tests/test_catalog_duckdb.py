@@ -109,8 +109,12 @@ def test_a_held_lock_is_retried_until_lock_timeout_then_names_the_holder(
         watcher = threading.Thread(target=watch_marker)
         watcher.start()
         started = time.monotonic()
-        with pytest.raises(CatalogLockedError, match=rf"held by PID {holder.pid}"):
+        with pytest.raises(CatalogLockedError, match=rf"held by PID {holder.pid}") as caught:
             catalog.last_event_seq()
+        message = str(caught.value)
+        assert "served" not in message  # no advice about a catalog server that is not there
+        assert "wait for that process to finish or stop it" in message
+        assert "lock_timeout_s" in message
         assert 0.5 <= time.monotonic() - started < 5
         watcher.join()
         assert seen_marker == [True]  # it waited in line...

@@ -438,3 +438,38 @@ def test_console_script_errors_are_one_line_with_exit_codes(
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1 and done.stderr.startswith(expected), done.stderr
     assert "Traceback" not in done.stderr
+
+
+# -- small gaps ------------------------------------------------------------------
+@pytest.mark.parametrize("ref", ["a@²", "a@١", "a@１", "a@1٢"])
+def test_version_numbers_must_be_ascii_digits(sample: dict[str, Any], ref: str) -> None:
+    nr.Artifact("a").create_from(1)
+    assert_one_line_error(cli("show", ref), contains="positive integer")
+
+
+def test_a_card_file_that_is_not_utf8_is_a_clear_error(sample: dict[str, Any],
+                                                       tmp_path: Path) -> None:
+    bad = tmp_path / "card.md"
+    bad.write_bytes(b"# Caf\xe9 latin-1\n")
+    before = ok_json("card", "blessed_model@1", "--history")
+    line = assert_one_line_error(cli("card", "blessed_model@1", "--set", str(bad)),
+                                 contains="not UTF-8")
+    assert "bug" not in line and str(bad) in line
+    assert ok_json("card", "blessed_model@1", "--history") == before
+    data = tmp_path / "data.txt"
+    data.write_text("x", encoding="utf-8")
+    assert_one_line_error(cli("push", "notes", str(data), "--card", str(bad)),
+                          contains="not UTF-8")
+    assert "notes" not in {a["name"] for a in ok_json("ls")}
+
+
+def test_init_without_a_directory_creates_the_home_nbripple_home_names(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "team" / "home"
+    monkeypatch.setenv("NBRIPPLE_HOME", str(target))
+    monkeypatch.chdir(tmp_path)
+    data = ok_json("init")
+    assert data["home"] == str(target.resolve()) and data["created"] is True
+    assert (target / "config.toml").is_file()
+    assert not (tmp_path / ".nbripple").exists()
+    assert ok_json("ls") == []

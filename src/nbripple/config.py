@@ -453,6 +453,19 @@ def _check(option: Option, value: Any, where: object) -> Any:
     return value
 
 
+def init_home_at(home: str | os.PathLike[str]) -> tuple[Path, bool]:
+    """Make ``home`` itself an nbripple home (``--home PATH``, ``NBRIPPLE_HOME``): create
+    it and a default ``config.toml`` if missing. Returns the resolved home and whether
+    the config file was created now."""
+    path = Path(home).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    config = path / CONFIG_FILENAME
+    created = not config.exists()
+    if created:
+        config.write_text(DEFAULT_CONFIG_TOML, encoding="utf-8")
+    return path.resolve(), created
+
+
 def init_home(directory: str | os.PathLike[str] | None = None) -> Path:
     """Create ``<directory>/.nbripple/`` with a default ``config.toml``; return the home.
 

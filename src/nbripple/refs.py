@@ -169,7 +169,7 @@ def parse(ref: str) -> Pinned | Query:
             raise InvalidReference(
                 f"malformed reference {ref!r}: a pinned version (@N) cannot have a query"
             )
-        if not number.isdigit() or int(number) < 1:
+        if not (number.isascii() and number.isdigit()) or int(number) < 1:
             raise InvalidReference(
                 f"malformed reference {ref!r}: the version after '@' must be a positive integer"
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import IO, Any
 
@@ -10,7 +11,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from ..cards import Card, DataCard, ModelCard, render_html
-from ..config import CONFIG_FILENAME, DEFAULT_CONFIG_TOML, HOME_DIRNAME, init_home
+from ..config import CONFIG_FILENAME, HOME_DIRNAME, init_home, init_home_at
 from ..model import KINDS, ArtifactVersion, Execution
 from ..service import Workspace, wire
 from ..service.executions import load_external
@@ -48,16 +49,15 @@ _NO_WRAP = frozenset({"name", "ref", "kind", "size", "created", "updated", "late
 def init(directory: Path | None, as_json: bool) -> None:
     """Create DIRECTORY/.nbripple/ (default: the working directory) with a config.toml.
 
-    With `nbripple --home PATH init`, PATH itself becomes the home.
+    With `nbripple --home PATH init` (or NBRIPPLE_HOME=PATH and no DIRECTORY), PATH
+    itself becomes the home.
     """
     explicit = state().home
+    if directory is None and explicit is None and os.environ.get("NBRIPPLE_HOME"):
+        explicit = Path(os.environ["NBRIPPLE_HOME"])  # the home every other command uses
     if directory is None and explicit is not None:
-        home = explicit.expanduser()
-        existed = (home / CONFIG_FILENAME).exists()
-        home.mkdir(parents=True, exist_ok=True)
-        if not existed:
-            (home / CONFIG_FILENAME).write_text(DEFAULT_CONFIG_TOML, encoding="utf-8")
-        home = home.resolve()
+        home, created = init_home_at(explicit)
+        existed = not created
     else:
         base = directory or Path.cwd()
         target = base if base.name == HOME_DIRNAME else base / HOME_DIRNAME
@@ -314,6 +314,17 @@ def _make_card(markdown: str, card_type: str | None) -> Card:
     return Card(markdown, card_type or "card")
 
 
+def _read_card(source: IO[str]) -> str:
+    """The Markdown of a card file; a clear error when it is not UTF-8 text."""
+    try:
+        return source.read()
+    except UnicodeDecodeError as exc:
+        name = getattr(source, "name", "the card file")
+        where = "stdin" if name in ("-", "<stdin>") else name
+        raise fail(f"the card {where} is not UTF-8 text ({exc.reason} at byte {exc.start}): "
+                   "save it as UTF-8 and retry; nothing was written") from exc
+
+
 @main.command()
 @click.argument("ref")
 @click.option("--set", "source", type=click.File("r", encoding="utf-8"), default=None,
@@ -338,7 +349,7 @@ def card(ref: str, source: IO[str] | None, card_type: str | None, history: bool,
     ws = get_workspace()
     version = ws.resolve(ref)
     if source is not None:
-        markdown = source.read()
+        markdown = _read_card(source)
         revision = ws.set_card(version, _make_card(markdown, card_type or version.card_type))
         if as_json:
             print_json(wire.card_revision_dict(version, revision, markdown=False))
@@ -403,8 +414,8 @@ def push(name: str, path: Path, partitions: dict[str, str], card_file: IO[str] |
     The version is produced by an `external` execution labelled "nbripple push".
     Prints the new reference (name@N).
     """
+    card_obj = _make_card(_read_card(card_file), card_type) if card_file is not None else None
     ws = get_workspace(create=True)
-    card_obj = _make_card(card_file.read(), card_type) if card_file is not None else None
     pushed = push_path(ws, name, path, partitions=partitions, card=card_obj, kind=kind,
                        description=description, time_partition=time_partition, notify=note)
     version, execution_id = pushed.version, pushed.execution_id
