@@ -20,6 +20,8 @@ from .plans import RECENT, next_run, trigger_text
 if TYPE_CHECKING:
     from ..graph import LineageGraph
     from ..launchplans import Registration
+    from .backup import BackupResult
+    from .doctor import DoctorReport
     from .gc import GarbageReport
 
 JSON = dict[str, Any]
@@ -246,6 +248,22 @@ def garbage_report_dict(report: GarbageReport) -> JSON:
     return {"referenced": report.referenced, "kept_young": report.kept_young,
             "deleted": report.deleted, "freed_bytes": report.freed_bytes,
             "dry_run": report.dry_run}
+
+
+def doctor_report_dict(report: DoctorReport) -> JSON:
+    """``nbripple doctor --json``: healthy, what was checked, each finding and its fix."""
+    return {
+        "home": str(report.home),
+        "healthy": report.healthy,
+        "checked": dict(report.checked),
+        "findings": [{"check": f.check, "subject": f.subject, "problem": f.problem,
+                      "fix": f.fix, "fixed": f.fixed} for f in report.findings],
+    }
+
+
+def backup_dict(result: BackupResult) -> JSON:
+    """``nbripple backup --json``: the copy's path, size in bytes and version count."""
+    return {"path": str(result.path), "size": result.size, "versions": result.versions}
 
 
 def error_dict(exc: BaseException) -> JSON:

@@ -120,7 +120,7 @@ class CatalogConnection:
             self._depth += 1
             try:
                 yield self._con
-            except (duckdb.Error, OSError) as exc:
+            except duckdb.Error as exc:
                 mapped = catalog_error(exc, self.path)
                 if mapped is None:
                     raise
@@ -340,6 +340,36 @@ class CatalogConnection:
     def now(self) -> datetime:
         """The current time (aware UTC), as the catalog stamps records."""
         return datetime.now(UTC)
+
+    def backup(self, target: str | os.PathLike[str]) -> int:
+        """Copy the catalog file to ``target`` (a new file), consistent even while other
+        processes write: the copy is made holding the file (so no other process can
+        write meanwhile) right after a checkpoint (so the file holds every commit and
+        no write-ahead log is needed). The copy appears only when complete.
+        Returns how many versions the copy holds.
+        """
+        dest = Path(target)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+        try:
+            with self.connection() as con:
+                con.execute("CHECKPOINT")
+                row = con.execute("SELECT count(*) FROM versions").fetchone()
+                with self.path.open("rb") as source, tmp.open("wb") as out:
+                    while chunk := source.read(1 << 20):
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+            os.replace(tmp, dest)
+        except OSError as exc:
+            mapped = catalog_error(exc, dest)
+            if mapped is None or not isinstance(mapped, DiskFull | CatalogReadOnly):
+                raise
+            raise type(mapped)(f"cannot write the backup {dest}: {exc.strerror or exc}; "
+                               "pick a writable DEST with free space") from exc
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        return int(row[0]) if row else 0
 
     def schema_version(self) -> int:
         """The schema version of the file (the current one, once opened)."""
