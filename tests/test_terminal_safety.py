@@ -9,6 +9,7 @@ rendered Markdown, in the lineage tree and in ``--json``.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -107,3 +108,12 @@ def test_an_error_naming_hostile_text_is_escaped(hostile: dict[str, Any]) -> Non
     result = cli("show", f"nbripple://notes?x={CLEAR}")
     assert result.exit_code != 0
     assert not any(raw in result.stderr for raw in RAW), result.stderr
+
+
+def test_a_hostile_file_name_is_printed_escaped(ws: nr.Workspace, tmp_path: Path) -> None:
+    hostile_file = tmp_path / f"data{CLEAR}.txt"
+    hostile_file.write_text("x", encoding="utf-8")
+    nr.Artifact("doc", kind="file").create_from(hostile_file)
+    ws.release()
+    assert "data\\x1b[2J.txt" in clean_output("load", "doc@1")
+    assert "data\\x1b[2J.txt" in clean_output("show", "doc@1")

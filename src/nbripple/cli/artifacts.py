@@ -297,7 +297,7 @@ def load(ref: str, output: Path | None, rows: int, as_json: bool) -> None:
         if as_json:
             print_json(wire.path_dict(version, path))
         else:
-            click.echo(str(path))
+            click.echo(plain(path))
         return
     if version.kind == "table":
         _table_preview(version, value, rows, as_json)
