@@ -146,17 +146,19 @@ def _full_disk_by_file_size_limit(tmp_path: Path) -> None:
     assert out.stdout.startswith("DiskFull"), (out.stdout, out.stderr)
 
 
-def test_a_read_only_home_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                      ) -> None:
+def test_a_read_only_home_reads_and_refuses_writes_clearly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    card = tmp_path / "card.md"
+    card.write_text("# card\n", encoding="utf-8")
     if not can_mount():
-        home = nr.init_home(tmp_path)
+        home = nr.init_home(tmp_path / "h")
         monkeypatch.setenv("NBRIPPLE_HOME", str(home))
         nr.use(home)
         commit_some(home)
         home.chmod(0o555)
         (home / "catalog.duckdb").chmod(0o444)
         try:
-            one_line_error(cli("ls"), "cannot be written")
+            one_line_error(cli("card", "cfg@1", "--set", str(card)), "cannot be written")
         finally:
             home.chmod(0o755)
         return
@@ -166,8 +168,18 @@ def test_a_read_only_home_is_reported(tmp_path: Path, monkeypatch: pytest.Monkey
         nr.use(home)
         commit_some(home)
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
-        with pytest.raises(CatalogReadOnly, match=r"cannot be written.*Read-only file system"):
-            nr.Workspace(home).versions("cfg")
-        one_line_error(cli("ls"), "cannot be written", "nbripple backup")
-        subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
+        # reads work: nobody can write a read-only mount, so no lock is needed
         assert [v.version for v in nr.Workspace(home).versions("cfg")] == [3, 2, 1]
+        listing = cli("ls", "--json")
+        assert listing.exit_code == 0 and "cfg" in listing.stdout, listing.output
+        assert nr.Workspace(home).get("cfg@2", record=False).inline_value == '{"i": 1}'
+        # writes are one clear error
+        with pytest.raises(CatalogReadOnly, match=r"cannot be written.*nbripple backup"):
+            nr.Workspace(home).set_card("cfg@1", "# new card")
+        one_line_error(cli("card", "cfg@1", "--set", str(card)), "cannot be written",
+                       "nbripple backup")
+        EmbeddedCatalog.close_all()
+        subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
+        ws = nr.Workspace(home)
+        assert [v.version for v in ws.versions("cfg")] == [3, 2, 1]
+        assert ws.set_card("cfg@1", "# now it can").revision == 1

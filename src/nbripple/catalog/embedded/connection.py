@@ -212,7 +212,40 @@ class CatalogConnection:
             mapped = catalog_error(exc, self.path)
             if mapped is None:
                 raise
+            if isinstance(mapped, CatalogReadOnly):
+                con = self._open_read_only()
+                if con is not None:
+                    return con
             raise mapped from exc
+
+    def _open_read_only(self) -> duckdb.DuckDBPyConnection | None:
+        """On a home nobody can write (a read-only mount), reads need no lock: open the
+        file read-only, so listings and loads work and a write is a CatalogReadOnly.
+        None if that fails too, or the file needs a migration (a write)."""
+        if not self.path.is_file():
+            return None
+        try:
+            con = duckdb.connect(str(self.path), read_only=True)
+        except duckdb.Error:
+            return None
+        try:
+            if not migrations.is_current(con):
+                con.close()
+                return None
+            self._remember_catalog(con)
+        except duckdb.Error:
+            con.close()
+            return None
+        self.opens += 1
+        return con
+
+    def _remember_catalog(self, con: duckdb.DuckDBPyConnection) -> None:
+        row = con.execute("SELECT value FROM meta WHERE key = 'catalog_id'").fetchone()
+        catalog_id = row[0] if row else None
+        if catalog_id != self._catalog_id:  # a new catalog at this path: forget rows
+            self._row_cache.clear()
+            self._pinned.clear()
+            self._catalog_id = catalog_id
 
     def _open_file(self) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -246,12 +279,7 @@ class CatalogConnection:
             if not self._migrated or not migrations.is_current(con):
                 migrations.migrate(con, self.path)
                 self._migrated = True
-            row = con.execute("SELECT value FROM meta WHERE key = 'catalog_id'").fetchone()
-            catalog_id = row[0] if row else None
-            if catalog_id != self._catalog_id:  # a new catalog at this path: forget rows
-                self._row_cache.clear()
-                self._pinned.clear()
-                self._catalog_id = catalog_id
+            self._remember_catalog(con)
         except BaseException:
             con.close()
             lockfile.release(self._lock_path)
@@ -291,6 +319,10 @@ class CatalogConnection:
         if self._con is not None:
             try:
                 self._con.close()
+            except duckdb.Error:
+                # DuckDB checkpoints on close; when that fails (a full disk) the commits
+                # stay in the write-ahead log, replayed on the next open: nothing is lost
+                pass
             finally:
                 self._con = None
                 lockfile.release(self._lock_path)
@@ -429,11 +461,11 @@ def catalog_error(exc: BaseException, path: Path) -> CatalogError | None:
             "gc` deletes unreferenced blobs) and retry"
         )
     if code in _READ_ONLY_ERRNOS or "read-only file system" in lowered \
-            or "permission denied" in lowered:
+            or "permission denied" in lowered or "read-only mode" in lowered:
         return CatalogReadOnly(
             f"the catalog {path} cannot be written ({what}): make {path.parent} writable "
-            "(or remount it read-write), or copy it somewhere writable with `nbripple "
-            "backup DEST` and use --home DEST"
+            "(or remount it read-write) and retry; reading works meanwhile, and "
+            "`nbripple backup DEST` copies the catalog somewhere writable"
         )
     if isinstance(exc, duckdb.Error) and (
             isinstance(exc, duckdb.FatalException | duckdb.InternalException)
