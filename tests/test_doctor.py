@@ -210,6 +210,7 @@ def test_backup_while_another_process_commits_holds_every_committed_version(
         copies.append({**json.loads(result.stdout), "committed_before": committed})
         EmbeddedCatalog.close_all()
     assert writer.wait(timeout=120) == 0
+    writer.stdout.close()
     counts = [copy["versions"] for copy in copies]
     assert len(set(counts)) >= 2  # the copies were taken while the writer committed
     for copy in copies:
