@@ -111,8 +111,11 @@ def _version_fix(ws: Workspace, version: ArtifactVersion) -> str:
     if execution is not None and execution.kind == "notebook":
         return (f"restore the blob from a backup of the store, or re-create the version: "
                 f"`nbripple rerun {execution.id}`")
-    return (f"restore the blob from a backup of the store, or push the data again: "
-            f"`nbripple push {version.name} PATH`")
+    if version.kind in ("table", "file", "directory"):
+        return (f"restore the blob from a backup of the store, or push the data again: "
+                f"`nbripple push {version.name} PATH`")
+    return (f"restore the blob from a backup of the store, or create the version again: "
+            f"nr.Artifact({version.name!r}).create_from(VALUE)")
 
 
 def _check_blob(ws: Workspace, report: DoctorReport, version: ArtifactVersion, digest: str,
