@@ -46,6 +46,7 @@ EXPECTED_STATUS = {
     "SchemaVersionError": 500, "IngestError": 400, "ParametersError": 400,
     "NotebookNotFound": 404, "KernelNotFound": 404, "InputResolutionError": 400,
     "PlanError": 400, "PlanNotFound": 404,
+    "CatalogError": 500, "CatalogDamaged": 500, "CatalogReadOnly": 500, "DiskFull": 500,
 }
 
 
