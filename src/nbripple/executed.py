@@ -22,11 +22,21 @@ def describe(exc: BaseException) -> str:
         type(exc).__name__, "no message")
 
 
-def hidden_error(exc: Any) -> str:
-    # A CellExecutionError papermill could not read: its cell output has the real error.
+def hidden_error(exc: Any, raw: bytes, output_path: Path) -> str:
+    """The message of an error papermill saw no error output for (a ``UsageError`` of
+    IPython goes to stderr): the last line the failing cell wrote to stderr."""
     for line in exc.traceback or []:
         if str(line).strip():
             return str(line).strip()
+    if output_path.exists():
+        nb = nbformat.read(str(output_path), as_version=4)  # type: ignore[no-untyped-call]
+        for _, cell in _kept_cells(raw, nb):
+            if cell.get("metadata", {}).get("papermill", {}).get("exception"):
+                lines = [line.strip() for out in cell.get("outputs", [])
+                         if out.get("output_type") == "stream" and out.get("name") == "stderr"
+                         for line in str(out.get("text", "")).splitlines() if line.strip()]
+                if lines:
+                    return lines[-1]
     return "the cell failed without an error message (see the executed notebook)"
 
 
@@ -135,3 +145,19 @@ def fix_metadata(nb: Any, input_path: Path | None, output_path: Path | None,
     meta["output_path"] = str(output_path) if output_path else None
     if execution_id is not None:
         nb.metadata["nbripple"] = {"execution_id": execution_id, "kernel_name": kernel_name}
+
+
+def stopped_outcome(reason: str | None, status: str, error: dict[str, Any] | None,
+             run_timeout: float | None) -> tuple[str, dict[str, Any] | None]:
+    """The outcome of a run the guard stopped: cancelled, or failed by the run timeout
+    (keeping the cell the error was in)."""
+    if reason is None:
+        return status, error
+    cell = error.get("cell_index") if error else None
+    if reason == "timeout":
+        return "failed", run_error(
+            "RunTimeout", f"the run took longer than {run_timeout:g} s (its run timeout, "
+            "[executor] run_timeout_s in config.toml)", cell_index=cell)
+    what = "SIGTERM" if reason == "terminated" else "Ctrl-C (SIGINT)"
+    return "cancelled", run_error("Cancelled", f"the run was stopped by {what}",
+                                  cell_index=cell)

@@ -41,6 +41,7 @@ from .executed import (
     mark_unfinished,
     original_index,
     quiet_papermill_parameter_warnings,
+    stopped_outcome,
 )
 from .kernels import KernelNotFound as KernelNotFound  # re-exported
 from .kernels import KernelStartError, RunGuard, enter_code, resolve_kernel, start_and_enter
@@ -59,6 +60,15 @@ HEARTBEAT_S = 5.0
 
 class NotebookNotFound(NotFound):
     """The notebook to run does not exist."""
+
+
+class RunCancelled(KeyboardInterrupt):
+    """A run stopped by SIGINT or SIGTERM: recorded ``cancelled``, its notebook kept."""
+
+    def __init__(self, execution_id: str, signal_name: str) -> None:
+        super().__init__(f"run {execution_id} cancelled by {signal_name}")
+        self.execution_id = execution_id
+        self.signal_name = signal_name
 
 
 class InputResolutionError(NbrippleError):
@@ -413,8 +423,12 @@ def _execute(
                 )
         except PapermillExecutionError as exc:
             status = "failed"
+            ename, evalue = exc.ename, exc.evalue
+            if not evalue:  # e.g. IPython's UsageError: only on stderr
+                ename, _, evalue = hidden_error(exc, prepared.raw, output_path).partition(": ")
+                ename, evalue = (ename, evalue) if evalue else (exc.ename, ename)
             error = run_error(
-                exc.ename, exc.evalue or hidden_error(exc),
+                ename, evalue,
                 cell_index=original_index(prepared.raw, output_path),
                 execution_count=exc.exec_count,
                 traceback=[str(line) for line in (exc.traceback or [])][-20:],
@@ -433,7 +447,7 @@ def _execute(
         finally:
             heartbeat.stop()
             _shutdown(km)
-    status, error = _stopped(guard.reason, status, error, run_timeout)
+    status, error = stopped_outcome(guard.reason, status, error, run_timeout)
     output_hash = None
     if output_path.exists():
         nb = nbformat.read(str(output_path), as_version=4)  # type: ignore[no-untyped-call]
@@ -450,24 +464,8 @@ def _execute(
         output_notebook_hash=output_hash,
     )
     if status == "cancelled":
-        raise KeyboardInterrupt
+        raise RunCancelled(execution.id, "SIGTERM" if guard.reason == "terminated" else "SIGINT")
     return ws.execution(execution.id)
-
-
-def _stopped(reason: str | None, status: str, error: dict[str, Any] | None,
-             run_timeout: float | None) -> tuple[str, dict[str, Any] | None]:
-    """The outcome of a run the guard stopped: cancelled, or failed by the run timeout
-    (keeping the cell the error was in)."""
-    if reason is None:
-        return status, error
-    cell = error.get("cell_index") if error else None
-    if reason == "timeout":
-        return "failed", run_error(
-            "RunTimeout", f"the run took longer than {run_timeout:g} s (its run timeout, "
-            "[executor] run_timeout_s in config.toml)", cell_index=cell)
-    what = "SIGTERM" if reason == "terminated" else "Ctrl-C (SIGINT)"
-    return "cancelled", run_error("Cancelled", f"the run was stopped by {what}",
-                                  cell_index=cell)
 
 
 class _Heartbeat:
