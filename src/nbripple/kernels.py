@@ -197,11 +197,11 @@ class RunGuard:
         threading.Thread(target=self._interrupt, name="nbripple-interrupt", daemon=True).start()
 
     def _interrupt(self) -> None:
-        from jupyter_core.utils import run_sync
+        import asyncio
 
         try:
-            if self._km.has_kernel:
-                run_sync(self._km.interrupt_kernel)()
+            if self._km.has_kernel:  # a loop of this thread's own, closed afterwards
+                asyncio.run(self._km.interrupt_kernel())
         except Exception:  # a dead kernel: the run is ending anyway
             pass
         if not self._done.wait(INTERRUPT_GRACE_S) and self._previous:
