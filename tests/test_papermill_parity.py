@@ -265,7 +265,7 @@ def test_a_signal_cancels_the_run_stops_its_kernel_and_keeps_the_notebook(
     try:
         kernel = wait_for_sleeping_cell(home, proc.pid)
         proc.send_signal(signum)
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
