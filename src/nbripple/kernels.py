@@ -32,8 +32,9 @@ class KernelNotFound(NbrippleError):
     """The requested kernel is not installed."""
 
 
-class KernelStartError(NbrippleError):
-    """The kernel did not start, or did not answer within the start-up timeout."""
+class KernelStartError(RuntimeError):
+    """The kernel did not start, or did not answer within the start-up timeout (the
+    runner records it as the run's error; it never leaves the runner)."""
 
 
 def resolve_kernel(nb: Any, kernel_name: str | None, label: str) -> str:
