@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +42,36 @@ def hidden_error(exc: Any, raw: bytes, output_path: Path) -> str:
     return "the cell failed without an error message (see the executed notebook)"
 
 
-def log_papermill_output() -> None:
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def log_papermill_output(enabled: bool) -> Iterator[None]:
+    """While a run with ``log_output`` executes: papermill's log (the cells' output)
+    on stderr, as ``papermill --log-output`` shows it."""
+    if not enabled:
+        yield
+        return
     logger = logging.getLogger("papermill")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
+    handler = _CurrentStderr()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 class _DropParameterNoise(logging.Filter):

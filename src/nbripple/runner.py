@@ -397,9 +397,8 @@ def _execute(
 
     status, error = "succeeded", None
     quiet_papermill_parameter_warnings()
-    if options.log_output:
-        log_papermill_output()
-    with tempfile.TemporaryDirectory(prefix="nbripple-run-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="nbripple-run-") as tmp, \
+            log_papermill_output(options.log_output):
         km = km if km is not None else _kernel_manager(prepared.kernel_name, Path(tmp))
         heartbeat = _Heartbeat(ws, execution.id)
         guard = RunGuard(km, run_timeout)
