@@ -135,3 +135,13 @@ def test_the_shown_execution_names_its_kernel_and_its_kept_notebook(home, nbdir)
     assert code == 1
     assert "python3" in out and "DeadKernelError" in out and "in cell 3" in out
     assert "--notebook" in out
+
+
+def test_run_timeout_option_fails_the_run_and_keeps_its_notebook(home, nbdir):
+    code, out, err = cli("run", str(nbdir / "sleeps.ipynb"), "--no-progress",
+                         "--run-timeout", "3", "--json")
+    assert code == 1, err
+    data = json.loads(out)
+    assert data["status"] == "failed"
+    assert data["error"]["ename"] == "RunTimeout" and data["error"]["cell_index"] == 3
+    assert nr.current().execution(data["id"]).output_notebook is not None

@@ -120,6 +120,9 @@ def _kernel(execution: Execution) -> str:
 @click.option("--start-timeout", "--start_timeout", "start_timeout", type=float, default=None,
               help="Seconds to wait for the kernel to start (default: [executor] "
                    "start_timeout_s, 60).")
+@click.option("--run-timeout", "run_timeout", type=float, default=None,
+              help="Fail the run if it takes longer, in seconds (default: [executor] "
+                   "run_timeout_s, none).")
 @click.option("--report-mode/--no-report-mode", default=False, help="Hide the cells' input.")
 @click.option("--log-output/--no-log-output", default=False,
               help="Write the cells' output to stderr as they run.")
@@ -132,8 +135,8 @@ def run(notebook: Path, params: tuple[tuple[str, str], ...],
         raw_params: tuple[tuple[str, str], ...], param_files: tuple[str, ...],
         param_yaml: tuple[str, ...], param_base64: tuple[str, ...], kernel_name: str | None,
         cwd: Path | None, timeout: float | None, start_timeout: float | None,
-        report_mode: bool, log_output: bool, prepare_only: bool, progress: bool,
-        as_json: bool) -> None:
+        run_timeout: float | None, report_mode: bool, log_output: bool, prepare_only: bool,
+        progress: bool, as_json: bool) -> None:
     """Run NOTEBOOK as an nbripple task (exit code 1 if the notebook fails).
 
     Parameters are merged as papermill merges them: -b, -f, -y, then -p and -r.
@@ -158,6 +161,7 @@ def run(notebook: Path, params: tuple[tuple[str, str], ...],
     try:
         execution = run_notebook(notebook, parameters, kernel_name=kernel_name, cwd=cwd,
                                  timeout=timeout, start_timeout=start_timeout,
+                                 run_timeout=run_timeout,
                                  report_mode=report_mode, log_output=log_output,
                                  progress=progress and not as_json and not log_output,
                                  workspace=ws)
