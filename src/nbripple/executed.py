@@ -182,7 +182,8 @@ def stopped_outcome(reason: str | None, status: str, error: dict[str, Any] | Non
     if reason == "timeout":
         return "failed", run_error(
             "RunTimeout", f"the run took longer than {run_timeout:g} s, its run timeout "
-            "(--run-timeout, run_timeout=, or [executor] run_timeout_s in config.toml)", cell_index=cell)
+            "(--run-timeout, run_timeout=, or [executor] run_timeout_s in config.toml)",
+            cell_index=cell)
     what = "SIGTERM" if reason == "terminated" else "Ctrl-C (SIGINT)"
     return "cancelled", run_error("Cancelled", f"the run was stopped by {what}",
                                   cell_index=cell)
