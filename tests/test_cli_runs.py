@@ -102,3 +102,46 @@ def test_pull_is_load(home, tmp_path):
     nr.Artifact("numbers").create_from({"a": 1})
     code, out, _ = cli("pull", "numbers@1")
     assert code == 0 and json.loads(out) == {"a": 1}
+
+
+def test_run_takes_papermills_options(home, nbdir, tmp_path):
+    code, out, err = cli("run", str(nbdir / "echo.ipynb"), "--no-progress", "--report-mode",
+                         "-y", "text: from yaml", "-p", "text", "true", "--json")
+    assert code == 0, err
+    assert nr.load("echo@1") == {"text": "true"}  # -p after -y; papermill keeps 'true' text
+    executed = nbformat.read(str(nr.current().execution(json.loads(out)["id"])
+                                 .output_notebook), as_version=4)
+    assert all(c.metadata.get("jupyter", {}).get("source_hidden") for c in executed.cells
+               if c.cell_type == "code")  # --report-mode hides the inputs
+    params = tmp_path / "p.yaml"
+    params.write_text("text: [1, 2]\n", encoding="utf-8")
+    code, _, err = cli("run", str(nbdir / "echo.ipynb"), "--no-progress", "-f", str(params),
+                       "--log-output", "--start-timeout", "90", "-k", "python3")
+    assert code == 0, err
+    assert "Executing Cell 1" in err  # --log-output: papermill's log on stderr
+    assert nr.load("echo@2") == {"text": [1, 2]}
+    code, _, err = cli("run", str(nbdir / "echo.ipynb"), "--no-progress")
+    assert code == 0 and "Executing Cell" not in err
+
+
+def test_run_of_a_directory_says_it_is_one(home, nbdir):
+    code, _, err = cli("run", str(nbdir))
+    assert code == 1 and "is a directory, not a notebook" in err
+    assert err.strip().count("\n") == 0
+
+
+def test_the_shown_execution_names_its_kernel_and_its_kept_notebook(home, nbdir):
+    code, out, _ = cli("run", str(nbdir / "kills_kernel.ipynb"), "--no-progress")
+    assert code == 1
+    assert "python3" in out and "DeadKernelError" in out and "in cell 3" in out
+    assert "--notebook" in out
+
+
+def test_run_timeout_option_fails_the_run_and_keeps_its_notebook(home, nbdir):
+    code, out, err = cli("run", str(nbdir / "sleeps.ipynb"), "--no-progress",
+                         "--run-timeout", "3", "--json")
+    assert code == 1, err
+    data = json.loads(out)
+    assert data["status"] == "failed"
+    assert data["error"]["ename"] == "RunTimeout" and data["error"]["cell_index"] == 3
+    assert nr.current().execution(data["id"]).output_notebook is not None

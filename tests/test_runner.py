@@ -258,3 +258,22 @@ def test_lineage_cli_prints_a_tree_and_json(home, nbdir):
     assert {"version:blessed_model@2", "version:prediction@1"} <= ids
     bad = runner.invoke(main, ["lineage", "prediction@1", "--depth", "0"])
     assert bad.exit_code == 2 and "depth must be at least 1" in bad.output
+
+
+def test_a_kernel_started_before_the_run_enters_it_silently(home, nbdir, tmp_path):
+    """An executor's warm kernel: the run context arrives without a cell and without
+    using up an execution count, and the run's outputs are committed."""
+    from jupyter_core.utils import run_sync
+
+    from nbripple.kernels import kernel_manager
+
+    km = kernel_manager("python3", tmp_path)
+    run_sync(km.start_kernel)()
+    ex = nr.run(nbdir / "echo.ipynb", parameters={"text": "warm"}, km=km)
+    assert ex.status == "succeeded", ex.error
+    assert not km.has_kernel  # shut down after the run, never reused
+    assert [v.ref for v in ex.outputs] == ["echo@1"]
+    assert nr.get("echo@1").execution_id == ex.id
+    executed = nbformat.read(str(ex.output_notebook), as_version=4)
+    assert [c.execution_count for c in executed.cells] == [1, 2, 3, 4]
+    assert not any("nbripple.context" in c.source for c in executed.cells)

@@ -15,7 +15,8 @@ The settings (``[section] key``, see :data:`OPTIONS` for the full list):
   ``kind = "served"``), ``idle_release_ms``, ``lock_timeout_s``;
 * ``[store]`` ``url`` (any fsspec URL) and ``[store.options]``; ``[cache]`` ``dir``;
 * ``[executor]`` ``kind`` (``"local"``: one process per run) and ``[executor.options]``
-  (for ``local``: ``warm``, ``kernel_name``);
+  (for ``local``: ``warm``, ``kernel_name``), ``run_timeout_s`` (a whole run) and
+  ``start_timeout_s`` (a kernel's start-up) for every notebook run;
 * ``[watcher]`` ``poll_interval_s``, ``grace_period_s``, ``housekeeping_s``,
   ``max_parallel``.
 
@@ -136,10 +137,16 @@ class ExecutorSettings:
         options: keyword arguments for the executor (``[executor.options]``); for
             ``local``: ``warm`` (processes waiting with a started kernel, default 1)
             and ``kernel_name`` (their kernel, default ``python3``).
+        run_timeout_s: a notebook run taking longer fails (None: no limit); it
+            applies to ``nbripple run``, ``nr.run`` and the watcher's runs.
+        start_timeout_s: a kernel that does not answer within this fails its run
+            (papermill's ``--start-timeout``, default 60).
     """
 
     kind: str = "local"
     options: dict[str, Any] = field(default_factory=dict)
+    run_timeout_s: float | None = None
+    start_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -204,6 +211,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("cache.dir", "str", "where loaded files and directories are materialized"),
     Option("executor.kind", "str", "where the watcher's runs execute (local: processes here)"),
     Option("executor.options", "table", "keyword arguments for the executor"),
+    Option("executor.run_timeout_s", "number", "a notebook run taking longer fails",
+           exclusive=True),
+    Option("executor.start_timeout_s", "number", "a kernel not answering this soon fails "
+           "its run", exclusive=True),
     Option("watcher.poll_interval_s", "number", "seconds between checks for catalog changes",
            exclusive=True),
     Option("watcher.grace_period_s", "number", "on stop, how long running runs may finish"),

@@ -2,7 +2,7 @@
 
 Outside a notebook run there is none, and nbripple records ad-hoc work under one
 ``interactive`` execution per process. Inside a run, the runner activates a
-context in the kernel (see :mod:`nbripple.runner`), and ``create_from`` stages
+context in the kernel (see :mod:`nbripple.kernels`), and ``create_from`` stages
 outputs that are committed only if the run succeeds.
 """
 
@@ -50,8 +50,9 @@ def deactivate() -> None:
 
 def enter(execution_id: str, home: str | None = None, cwd: str | None = None) -> RunContext:
     """Enter a run inside a kernel: activate the context, point the workspace at
-    ``home`` and move to ``cwd``. The runner injects a call to this as the first cell
-    of every run, so it works as well in a kernel that was started before the run."""
+    ``home`` and move to ``cwd``. The runner calls this in the run's kernel with a
+    silent execute request before the first cell (no cell added, no execution count
+    used), so it works as well in a kernel that was started before the run."""
     import os
     import sys
 

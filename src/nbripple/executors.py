@@ -188,10 +188,10 @@ def worker_main(argv: list[str] | None = None) -> None:
 
         from jupyter_core.utils import run_sync
 
-        from .runner import _kernel_manager
+        from .kernels import kernel_manager
 
         tmp = tempfile.mkdtemp(prefix="nbripple-warm-")
-        km = _kernel_manager(args.warm, Path(tmp))
+        km = kernel_manager(args.warm, Path(tmp))
         run_sync(km.start_kernel)()
         # Import what a run needs while waiting, so the job starts at once.
         import nbclient  # noqa: F401
@@ -201,9 +201,9 @@ def worker_main(argv: list[str] | None = None) -> None:
     data = sys.stdin.buffer.read()
     if not data:  # shut down before any job arrived
         if km is not None:
-            from .runner import _shutdown
+            from .kernels import shutdown
 
-            _shutdown(km)
+            shutdown(km)
         if tmp is not None:
             import shutil
 

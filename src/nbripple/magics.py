@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from .errors import NbrippleError, error_info, one_line
-from .parameters import parse_cli_value, parse_key_values
+from .parameters import cli_parameters, parse_key_values
 
 HELP = """\
 %nbripple SUBCOMMAND [ARGS]: nbripple in IPython (load it with %load_ext nbripple)
@@ -33,10 +33,11 @@ HELP = """\
   %nbripple lineage REF [--depth N|all] [--up | --down] [--text]
       The lineage graph around a version or an execution id, drawn (one hop, up and
       down by default; click a node to walk on); --text prints it as a tree.
-  %nbripple run NOTEBOOK.ipynb [-p NAME VALUE ...] [--kernel NAME] [--timeout S]
-      Run a notebook as an nbripple task. VALUE is read as true/false/null or a
-      Python literal when it is one (42, 0.5, True, [1, 2]), else as a string
-      (blessed_model@3), as `nbripple run -p` reads it.
+  %nbripple run NOTEBOOK.ipynb [-p NAME VALUE ...] [-r NAME VALUE ...] [-y YAML]
+                [-f FILE] [-b BASE64] [-k NAME] [--timeout S] [--start-timeout S]
+      Run a notebook as an nbripple task, its parameters read as `nbripple run` and
+      papermill read them: -p VALUE is True/False/None, an int or a float when it is
+      one, else text (blessed_model@3, true, [1, 2]); -r keeps text; -y/-f/-b YAML.
   %nbripple load REF [VAR]
       Load a version's value into the variable VAR (default: the artifact's name,
       dots as underscores); it is recorded as consumed by this kernel.
@@ -120,10 +121,22 @@ def _parsers() -> dict[str, _Parser]:
 
     run = parser("run", "Run a notebook as an nbripple task.")
     run.add_argument("notebook", metavar="NOTEBOOK.ipynb")
-    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
-                     metavar=("NAME", "VALUE"))
-    run.add_argument("--kernel", default=None, metavar="NAME")
-    run.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
+    run.add_argument("-p", "--parameters", "--parameter", dest="parameter", nargs=2,
+                     action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="read as papermill -p reads it")
+    run.add_argument("-r", "--parameters_raw", dest="raw", nargs=2, action="append",
+                     default=[], metavar=("NAME", "VALUE"), help="kept as text")
+    run.add_argument("-f", "--parameters_file", dest="files", action="append", default=[],
+                     metavar="PATH", help="a YAML file of parameters")
+    run.add_argument("-y", "--parameters_yaml", dest="yaml", action="append", default=[],
+                     metavar="YAML", help="a YAML mapping of parameters")
+    run.add_argument("-b", "--parameters_base64", dest="base64", action="append", default=[],
+                     metavar="BASE64", help="a base64-encoded YAML mapping")
+    run.add_argument("-k", "--kernel", default=None, metavar="NAME")
+    run.add_argument("--timeout", "--execution-timeout", dest="timeout", type=float,
+                     default=None, metavar="SECONDS")
+    run.add_argument("--start-timeout", dest="start_timeout", type=float, default=None,
+                     metavar="SECONDS")
 
     load = parser("load", "Load a version into a variable.")
     load.add_argument("ref", metavar="REF")
@@ -235,9 +248,10 @@ class NbrippleMagics(Magics):
     def _run(self, args: argparse.Namespace, cell: str | None) -> Any:
         from .runner import run
 
-        parameters = {name: parse_cli_value(value) for name, value in args.parameter}
+        parameters = cli_parameters(params=args.parameter, raw=args.raw, yaml_texts=args.yaml,
+                                    files=args.files, base64_texts=args.base64)
         execution = run(args.notebook, parameters, kernel_name=args.kernel,
-                        timeout=args.timeout)
+                        timeout=args.timeout, start_timeout=args.start_timeout)
         return execution
 
     def _load(self, args: argparse.Namespace, cell: str | None) -> Any:

@@ -20,6 +20,7 @@ import re
 import tokenize
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .errors import NbrippleError
@@ -48,31 +49,92 @@ class Parameter:
         return self.input_ref is not None
 
 
-_WORDS: dict[str, Any] = {"true": True, "True": True, "false": False, "False": False,
-                          "none": None, "None": None, "null": None}
-
-
 def parse_cli_value(raw: str) -> Any:
     """A parameter value typed on a command line (``nbripple run -p`` and
-    ``%nbripple run -p``): ``true``/``false``/``none``/``null`` as papermill reads them,
-    else a Python literal (``42``, ``0.5``, ``True``, ``[1, 2]``, ``'quoted'``), else a
-    number ``float`` reads (``nan``, ``inf``), else the text itself (``blessed_model@3``).
+    ``%nbripple run -p``), read exactly as ``papermill -p`` reads it: ``True``,
+    ``False`` and ``None`` (only these spellings), else an ``int``, else a ``float``
+    (``0.5``, ``nan``, ``inf``), else the text itself (``true``, ``[1, 2]``,
+    ``blessed_model@3``). Use ``-r`` for a value that must stay text, ``-y`` for YAML.
 
     Example::
 
-        parse_cli_value("0.5"), parse_cli_value("true"), parse_cli_value("sales@1")
+        parse_cli_value("0.5"), parse_cli_value("True"), parse_cli_value("sales@1")
     """
-    text = raw.strip()
-    if text in _WORDS:
-        return _WORDS[text]
+    if raw == "True":
+        return True
+    if raw == "False":
+        return False
+    if raw == "None":
+        return None
     try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return int(raw)
+    except ValueError:
         pass
     try:
-        return float(text)
+        return float(raw)
     except ValueError:
         return raw
+
+
+def cli_parameters(
+    *,
+    params: Iterable[tuple[str, str]] = (),
+    raw: Iterable[tuple[str, str]] = (),
+    yaml_texts: Iterable[str] = (),
+    files: Iterable[str] = (),
+    base64_texts: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The parameters of a command line, merged in papermill's order: ``-b`` (base64
+    YAML), ``-f`` (YAML files), ``-y`` (YAML), ``-p`` then ``-r`` — a later one wins.
+    YAML is read as papermill reads it (safe, dates kept as text). ParametersError on
+    unreadable YAML, a file that cannot be read, or YAML that is not a mapping.
+
+    Example::
+
+        cli_parameters(params=[("n", "3")], yaml_texts=["region: eu"])
+    """
+    import base64
+
+    merged: dict[str, Any] = {}
+    for text in base64_texts:
+        try:
+            decoded = base64.b64decode(text, validate=True)
+        except ValueError as exc:
+            raise ParametersError(f"-b {text!r} is not base64: {exc}") from exc
+        merged.update(_yaml_mapping(decoded, "-b"))
+    for name in files:
+        try:
+            content = Path(name).read_bytes()
+        except OSError as exc:
+            raise ParametersError(
+                f"cannot read the parameters file {name}: {exc.strerror or exc}"
+            ) from exc
+        merged.update(_yaml_mapping(content, f"-f {name}"))
+    for text in yaml_texts:
+        merged.update(_yaml_mapping(text, "-y"))
+    for name, value in params:
+        merged[name] = parse_cli_value(value)
+    for name, value in raw:
+        merged[name] = value
+    return merged
+
+
+def _yaml_mapping(content: str | bytes, where: str) -> dict[str, Any]:
+    import yaml  # type: ignore[import-untyped]
+    from papermill.iorw import NoDatesSafeLoader  # papermill's reading: dates stay text
+
+    try:
+        loaded = yaml.load(content, Loader=NoDatesSafeLoader)
+    except yaml.YAMLError as exc:
+        raise ParametersError(f"{where}: not valid YAML ({exc}); fix it") from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ParametersError(
+            f"{where}: YAML parameters must be a mapping (name: value), "
+            f"not {type(loaded).__name__}"
+        )
+    return {str(key): value for key, value in loaded.items()}
 
 
 def parse_key_values(items: Iterable[str]) -> dict[str, str]:

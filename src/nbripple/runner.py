@@ -7,22 +7,23 @@ The steps of :func:`run`:
 3. resolve artifact inputs (smart defaults or the caller's overrides) to pinned
    versions, record them as consumed — an input that resolves to nothing fails the
    run here, before any kernel starts;
-4. execute with papermill in a fresh kernel; the run context reaches the kernel
-   through a first, injected cell (so a kernel started before the run works too);
+4. execute with papermill in a fresh kernel (see :mod:`nbripple.kernels`); the run
+   context reaches the kernel through a silent execute request, so no cell is added,
+   execution counts are papermill's, and a kernel started before the run works too.
+   papermill saves the notebook after every cell into ``<home>/runs/<execution id>/``;
 5. on success commit every staged output in one transaction and mark the execution
-   ``succeeded``; on failure mark it ``failed`` (error name, message, cell index) and
-   commit nothing. The executed notebook is stored either way.
+   ``succeeded``; on failure (an error, the cell or run timeout, a dead kernel) mark it
+   ``failed`` (error name, message, cell index), on SIGINT/SIGTERM ``cancelled``, and
+   commit nothing. The executed notebook is stored every time, the cell that failed
+   marked as papermill marks it.
 """
 
 from __future__ import annotations
 
-import copy
-import logging
 import os
 import socket
 import tempfile
 import threading
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,40 +33,71 @@ import nbformat
 
 from . import context
 from .errors import NbrippleError, NotFound
+from .executed import (
+    describe,
+    fix_metadata,
+    hidden_error,
+    log_papermill_output,
+    mark_unfinished,
+    original_index,
+    quiet_papermill_parameter_warnings,
+    stopped_outcome,
+)
+from .kernels import KernelNotFound as KernelNotFound  # re-exported
+from .kernels import KernelStartError, RunGuard, enter_code, resolve_kernel, start_and_enter
+from .kernels import kernel_manager as _kernel_manager
+from .kernels import shutdown as _shutdown
 from .model import ArtifactVersion, Execution
 from .parameters import Parameter, ParametersError, find_parameters_cell, parse_parameters
 from .refs import Pinned, Query, parse
 from .service import Workspace, current
 from .service.executions import exception_error, run_error
 
-CONTEXT_TAG = "injected-nbripple-context"
 HEARTBEAT_S = 5.0
+
+
 
 
 class NotebookNotFound(NotFound):
     """The notebook to run does not exist."""
 
 
-class KernelNotFound(NbrippleError):
-    """The requested kernel is not installed."""
+class RunCancelled(KeyboardInterrupt):
+    """A run stopped by SIGINT or SIGTERM: recorded ``cancelled``, its notebook kept."""
+
+    def __init__(self, execution_id: str, signal_name: str) -> None:
+        super().__init__(f"run {execution_id} cancelled by {signal_name}")
+        self.execution_id = execution_id
+        self.signal_name = signal_name
 
 
 class InputResolutionError(NbrippleError):
     """An artifact input resolved to nothing; the run failed before its kernel started."""
 
-    def __init__(self, message: str, execution_id: str) -> None:
+    def __init__(self, message: str, execution_id: str | None) -> None:
         super().__init__(message)
         self.execution_id = execution_id
 
 
 @dataclass(frozen=True)
 class _Prepared:
-    nb: Any
+    raw: bytes
     path: Path | None
     snapshot_hash: str
     params: dict[str, Parameter]
     kernel_name: str
     cwd: Path
+    label: str
+
+
+@dataclass(frozen=True)
+class _Options:
+    timeout: float | None = None
+    run_timeout: float | None = None
+    start_timeout: float | None = None
+    progress: bool = False
+    report_mode: bool = False
+    log_output: bool = False
 
 
 def run(
@@ -75,6 +107,10 @@ def run(
     kernel_name: str | None = None,
     cwd: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
+    run_timeout: float | None = None,
+    start_timeout: float | None = None,
+    report_mode: bool = False,
+    log_output: bool = False,
     progress: bool = False,
     trigger: dict[str, Any] | None = None,
     parent_id: str | None = None,
@@ -87,10 +123,16 @@ def run(
 
     ``parameters`` override the notebook's defaults; an artifact input accepts a ref
     (``"blessed_model@3"``), a URI, a :class:`Query` or an :class:`ArtifactVersion`.
-    ``timeout`` limits each cell (seconds), as in papermill. A notebook error does
-    not raise: the returned execution is ``failed`` with ``.error`` set. Problems
-    found before the kernel starts (missing notebook, unknown kernel or parameter,
-    an input that matches nothing) raise an :class:`NbrippleError`.
+    ``timeout`` limits each cell (seconds), as in papermill; ``run_timeout`` the whole
+    run and ``start_timeout`` the kernel's start-up (defaults: ``[executor]
+    run_timeout_s`` and ``start_timeout_s`` of config.toml). ``kernel_name`` overrides
+    the notebook's kernelspec (papermill's ``-k``); ``report_mode`` hides the inputs;
+    ``log_output`` logs the cells' output as papermill does. A notebook error, a
+    timeout or a dead kernel does not raise: the returned execution is ``failed`` with
+    ``.error`` set, its executed notebook kept. SIGINT/SIGTERM cancel the run (the
+    notebook kept) and raise KeyboardInterrupt. Problems found before the kernel
+    starts (missing notebook, unknown kernel or parameter, an input that matches
+    nothing) raise an :class:`NbrippleError`.
 
     Executors pass ``execution_id`` (a ``queued`` execution they created, carrying
     the trigger) and may pass ``km``, a kernel manager whose kernel was started
@@ -102,17 +144,48 @@ def run(
         ex.status, [v.ref for v in ex.outputs]
     """
     ws = workspace or current()
-    path = Path(notebook).expanduser()
-    if not path.is_absolute():
-        path = (Path(cwd) if cwd is not None else Path.cwd()) / path
-    path = path.resolve()
-    if not path.is_file():
-        raise NotebookNotFound(f"notebook {notebook} not found (looked at {path})")
-    raw = path.read_bytes()
+    raw, path = _read_notebook(notebook, cwd)
     prepared = _prepare(ws, raw, path, parameters, kernel_name, cwd)
-    return _execute(ws, prepared, parameters or {}, timeout=timeout, progress=progress,
-                    trigger=trigger, parent_id=parent_id, chain_depth=chain_depth,
+    options = _Options(timeout, run_timeout, start_timeout, progress, report_mode, log_output)
+    return _execute(ws, prepared, parameters or {}, options, trigger=trigger,
+                    parent_id=parent_id, chain_depth=chain_depth,
                     execution_id=execution_id, km=km)
+
+
+def prepare(
+    notebook: str | os.PathLike[str],
+    parameters: dict[str, Any] | None = None,
+    *,
+    kernel_name: str | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    report_mode: bool = False,
+    workspace: Workspace | None = None,
+) -> Any:
+    """The notebook with its parameters injected, not executed and not recorded
+    (papermill's ``--prepare-only``); artifact inputs are resolved to the refs a run
+    would pin now.
+
+    Example::
+
+        nb = nr.runner.prepare("ops.ipynb", {"threshold": 0.5})
+    """
+    import papermill as pm
+
+    ws = workspace or current()
+    raw, path = _read_notebook(notebook, cwd)
+    prepared = _prepare(ws, raw, path, parameters, kernel_name, cwd, snapshot=False)
+    injected = _resolve_inputs(ws, prepared, parameters or {}, None)
+    quiet_papermill_parameter_warnings()
+    with tempfile.TemporaryDirectory(prefix="nbripple-prepare-") as tmp:
+        source = Path(tmp) / "input.ipynb"
+        source.write_bytes(prepared.raw)
+        out = Path(tmp) / "prepared.ipynb"
+        pm.execute_notebook(str(source), str(out), parameters=injected,
+                            kernel_name=kernel_name, prepare_only=True,
+                            report_mode=report_mode, progress_bar=False)
+        nb = nbformat.read(str(out), as_version=4)  # type: ignore[no-untyped-call]
+    fix_metadata(nb, prepared.path, None)
+    return nb
 
 
 def rerun(execution_id: str, *, workspace: Workspace | None = None,
@@ -125,8 +198,9 @@ def rerun(execution_id: str, *, workspace: Workspace | None = None,
     raw = ws.store.read(original.notebook_hash, label=f"notebook of execution {original.id}")
     path = Path(original.notebook) if original.notebook else None
     prepared = _prepare(ws, raw, path, original.parameters, None, original.cwd)
-    return _execute(ws, prepared, dict(original.parameters), timeout=timeout,
-                    progress=progress, trigger={"type": "rerun", "of": original.id},
+    return _execute(ws, prepared, dict(original.parameters),
+                    _Options(timeout=timeout, progress=progress),
+                    trigger={"type": "rerun", "of": original.id},
                     parent_id=original.id, chain_depth=original.chain_depth)
 
 
@@ -149,6 +223,25 @@ def relaunch(execution_id: str, *, workspace: Workspace | None = None,
 
 
 # -- preparation ------------------------------------------------------------
+def _read_notebook(notebook: str | os.PathLike[str],
+                   cwd: str | os.PathLike[str] | None) -> tuple[bytes, Path]:
+    path = Path(notebook).expanduser()
+    if not path.is_absolute():
+        path = (Path(cwd) if cwd is not None else Path.cwd()) / path
+    path = path.resolve()
+    if path.is_dir():
+        raise NotebookNotFound(
+            f"{notebook} is a directory, not a notebook; give the path of an .ipynb file"
+        )
+    if not path.is_file():
+        raise NotebookNotFound(f"notebook {notebook} not found (looked at {path})")
+    try:
+        return path.read_bytes(), path
+    except OSError as exc:
+        raise NotebookNotFound(f"notebook {notebook} cannot be read: "
+                               f"{exc.strerror or exc}") from exc
+
+
 def _prepare(
     ws: Workspace,
     raw: bytes,
@@ -156,6 +249,8 @@ def _prepare(
     parameters: dict[str, Any] | None,
     kernel_name: str | None,
     cwd: str | os.PathLike[str] | None,
+    *,
+    snapshot: bool = True,
 ) -> _Prepared:
     label = path.name if path else "the notebook"
     try:
@@ -177,27 +272,12 @@ def _prepare(
         raise ParametersError(
             f"{label} has no parameter {unknown[0]!r} (its parameters: {known})"
         )
-    kernel = kernel_name or nb.metadata.get("kernelspec", {}).get("name") or "python3"
-    _check_kernel(kernel)
+    kernel = resolve_kernel(nb, kernel_name, label)
     workdir = Path(cwd) if cwd is not None else (path.parent if path else Path.cwd())
     if not workdir.is_dir():
         raise NbrippleError(f"working directory {workdir} does not exist")
-    snapshot = ws.store.put_bytes(raw)
-    return _Prepared(nb, path, snapshot.digest, params, kernel, workdir.resolve())
-
-
-def _check_kernel(name: str) -> None:
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    manager = KernelSpecManager()
-    try:
-        manager.get_kernel_spec(name)
-    except NoSuchKernel as exc:
-        available = ", ".join(sorted(manager.find_kernel_specs())) or "none"
-        raise KernelNotFound(
-            f"no Jupyter kernel named {name!r} (installed: {available}); install it or pass "
-            "kernel_name="
-        ) from exc
+    digest = ws.store.put_bytes(raw).digest if snapshot else ""
+    return _Prepared(raw, path, digest, params, kernel, workdir.resolve(), label)
 
 
 def _requested_value(value: Any) -> Any:
@@ -209,7 +289,7 @@ def _requested_value(value: Any) -> Any:
 
 
 def _resolve_inputs(
-    ws: Workspace, prepared: _Prepared, given: dict[str, Any], execution_id: str
+    ws: Workspace, prepared: _Prepared, given: dict[str, Any], execution_id: str | None
 ) -> dict[str, Any]:
     """Pin every artifact input; return the values to inject."""
     injected: dict[str, Any] = {}
@@ -243,7 +323,8 @@ def _resolve_inputs(
             raise InputResolutionError(
                 f"input {name!r} ({shown}) resolved to nothing: {exc}", execution_id
             ) from exc
-        ws.catalog.record_consumption(execution_id, version.name, version.version, name)
+        if execution_id is not None:
+            ws.catalog.record_consumption(execution_id, version.name, version.version, name)
         injected[name] = version.ref
     for name, value in given.items():
         if name not in injected:
@@ -251,27 +332,13 @@ def _resolve_inputs(
     return injected
 
 
-def _context_cell(execution_id: str, home: Path, cwd: Path) -> Any:
-    # Only literals built with repr() reach the kernel: ids and paths never become code.
-    # The working directory is set here too, for kernels started before the run.
-    source = (
-        "import nbripple.context as _nbripple_context\n"
-        f"_nbripple_context.enter({execution_id!r}, home={str(home)!r}, cwd={str(cwd)!r})"
-    )
-    cell = nbformat.v4.new_code_cell(source)  # type: ignore[no-untyped-call]
-    cell.metadata["tags"] = [CONTEXT_TAG]
-    cell.metadata["jupyter"] = {"source_hidden": True}
-    return cell
-
-
 # -- execution ----------------------------------------------------------------
 def _execute(
     ws: Workspace,
     prepared: _Prepared,
     given: dict[str, Any],
+    options: _Options,
     *,
-    timeout: float | None,
-    progress: bool,
     trigger: dict[str, Any] | None,
     parent_id: str | None,
     chain_depth: int,
@@ -318,53 +385,75 @@ def _execute(
         raise
     ws.catalog.update_execution(execution.id, parameters=injected)
 
-    nb = copy.deepcopy(prepared.nb)
-    original_ids = []
-    for cell in nb.cells:
-        if not cell.get("id"):
-            cell["id"] = uuid.uuid4().hex[:8]
-        original_ids.append(cell["id"])
-    nb.cells.insert(0, _context_cell(execution.id, ws.home, prepared.cwd))
+    executor = ws.settings.executor
+    start_timeout = options.start_timeout or executor.start_timeout_s
+    run_timeout = options.run_timeout or executor.run_timeout_s
+    run_dir = ws.home / "runs" / execution.id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    name = prepared.path.name if prepared.path else "notebook.ipynb"
+    source = run_dir / f"input-{name}"  # the snapshot papermill reads (a rerun's may differ)
+    source.write_bytes(prepared.raw)
+    output_path = run_dir / name
 
     status, error = "succeeded", None
-    _quiet_papermill_parameter_warnings()
-    with tempfile.TemporaryDirectory(prefix="nbripple-run-") as tmp:
-        output_path = Path(tmp) / (prepared.path.name if prepared.path else "notebook.ipynb")
+    quiet_papermill_parameter_warnings()
+    with tempfile.TemporaryDirectory(prefix="nbripple-run-") as tmp, \
+            log_papermill_output(options.log_output):
         km = km if km is not None else _kernel_manager(prepared.kernel_name, Path(tmp))
         heartbeat = _Heartbeat(ws, execution.id)
+        guard = RunGuard(km, run_timeout)
         try:
-            pm.execute_notebook(
-                nb,
-                str(output_path),
-                parameters=injected,
-                kernel_name=prepared.kernel_name,
-                cwd=str(prepared.cwd),
-                progress_bar=progress,
-                log_output=False,
-                request_save_on_cell_execute=False,
-                execution_timeout=timeout,
-                km=km,
-            )
+            with guard:
+                start_and_enter(km, enter_code(execution.id, ws.home, prepared.cwd),
+                                prepared.cwd, start_timeout)
+                pm.execute_notebook(
+                    str(source),
+                    str(output_path),
+                    parameters=injected,
+                    kernel_name=prepared.kernel_name,
+                    cwd=str(prepared.cwd),
+                    progress_bar=options.progress,
+                    log_output=options.log_output,
+                    report_mode=options.report_mode,
+                    request_save_on_cell_execute=True,
+                    execution_timeout=options.timeout,
+                    start_timeout=start_timeout,
+                    km=km,
+                )
         except PapermillExecutionError as exc:
             status = "failed"
+            ename, evalue = exc.ename, exc.evalue
+            if not evalue:  # e.g. IPython's UsageError: only on stderr
+                ename, _, evalue = hidden_error(exc, prepared.raw, output_path).partition(": ")
+                ename, evalue = (ename, evalue) if evalue else (exc.ename, ename)
             error = run_error(
-                exc.ename, exc.evalue,
-                cell_index=_original_index(output_path, original_ids),
+                ename, evalue,
+                cell_index=original_index(prepared.raw, output_path),
                 execution_count=exc.exec_count,
                 traceback=[str(line) for line in (exc.traceback or [])][-20:],
             )
         except KeyboardInterrupt:
             status = "cancelled"
-            error = run_error("KeyboardInterrupt", "the run was interrupted")
+            error = mark_unfinished(prepared.raw, output_path, "KeyboardInterrupt",
+                                     "the run was interrupted")
+        except KernelStartError as exc:
+            status = "failed"
+            error = run_error(type(exc).__name__, str(exc))
         except Exception as exc:
             status = "failed"
-            error = exception_error(exc)
+            error = mark_unfinished(prepared.raw, output_path, type(exc).__name__,
+                                     str(exc) or describe(exc))
         finally:
             heartbeat.stop()
             _shutdown(km)
-        output_hash = None
-        if output_path.exists():
-            output_hash = ws.store.put_bytes(output_path.read_bytes()).digest
+    status, error = stopped_outcome(guard.reason, status, error, run_timeout)
+    output_hash = None
+    if output_path.exists():
+        nb = nbformat.read(str(output_path), as_version=4)  # type: ignore[no-untyped-call]
+        fix_metadata(nb, prepared.path, output_path, execution.id, prepared.kernel_name)
+        nbformat.write(nb, str(output_path))  # type: ignore[no-untyped-call]
+        output_hash = ws.store.put_bytes(output_path.read_bytes()).digest
+    source.unlink(missing_ok=True)
     ws.catalog.finish_execution(
         execution.id,
         commit_staged=status == "succeeded",
@@ -374,7 +463,7 @@ def _execute(
         output_notebook_hash=output_hash,
     )
     if status == "cancelled":
-        raise KeyboardInterrupt
+        raise RunCancelled(execution.id, "SIGTERM" if guard.reason == "terminated" else "SIGINT")
     return ws.execution(execution.id)
 
 
@@ -401,66 +490,3 @@ class _Heartbeat:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-
-
-def _kernel_manager(kernel_name: str, tmp: Path) -> Any:
-    """A fresh kernel manager for one run, on local (ipc) sockets in the run's temp dir.
-
-    The runner owns it (papermill's ``km=``), which is also how a pre-started kernel
-    would be handed over; it records the clients nbclient makes so they are closed.
-    """
-    from jupyter_client.manager import AsyncKernelManager
-
-    class RunKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.clients: list[Any] = []
-
-        def client(self, **kwargs: Any) -> Any:
-            kc = super().client(**kwargs)
-            self.clients.append(kc)
-            return kc
-
-    return RunKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(tmp / "kernel"))
-
-
-def _shutdown(km: Any) -> None:
-    from jupyter_core.utils import run_sync
-
-    for kc in km.clients:
-        kc.stop_channels()
-    if km.has_kernel:
-        run_sync(km.shutdown_kernel)(now=True)
-
-
-class _DropParameterNoise(logging.Filter):
-    # papermill re-parses the parameters cell with its own regexes and warns about
-    # URIs it cannot read; nbripple has already validated every parameter with ast.
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not message.startswith(("Unable to parse line", "Passed unknown parameter"))
-
-
-_noise_filter = _DropParameterNoise()
-
-
-def _quiet_papermill_parameter_warnings() -> None:
-    for name in ("papermill", "papermill.translators"):
-        logger = logging.getLogger(name)
-        if _noise_filter not in logger.filters:
-            logger.addFilter(_noise_filter)
-
-
-def _original_index(output_path: Path, original_ids: list[str]) -> int | None:
-    """Index, in the user's notebook, of the cell whose output holds the error."""
-    if not output_path.exists():
-        return None
-    nb = nbformat.read(str(output_path), as_version=4)  # type: ignore[no-untyped-call]
-    for cell in nb.cells:
-        if cell.get("cell_type") != "code":
-            continue
-        if any(out.get("output_type") == "error" for out in cell.get("outputs", [])):
-            cell_id = cell.get("id")
-            if cell_id in original_ids:
-                return original_ids.index(cell_id)
-    return None

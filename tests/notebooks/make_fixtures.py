@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -102,12 +103,57 @@ FIXTURES = {
         "nr.Artifact('doomed_big').create_from({'blob': 'y' * size})",
         "raise RuntimeError('fails after a large output')",
     ),
+    "kills_kernel.ipynb": notebook(
+        "import os, signal",
+        ("parameters", "x = 1"),
+        "print('before the kill')",
+        "os.kill(os.getpid(), signal.SIGKILL)",
+        "print('never reached')",
+    ),
+    "unknown_magic.ipynb": notebook("x = 1", "%no_such_magic_here"),
+    "counts.ipynb": notebook(
+        ("md", "# counts"),
+        ("parameters", "n = 2"),
+        "a = n * 2",
+        "print(a)",
+        ("md", "between"),
+        "a + 1",
+    ),
 }
+
+
+def old_format(minor: int) -> dict[str, object]:
+    """A notebook written in nbformat 4.<minor> (no cell ids) failing in cell 3."""
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": f"# nbformat 4.{minor}"},
+        {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "x = 1",
+         "outputs": [], "execution_count": None},
+        {"cell_type": "code", "metadata": {}, "source": "y = x + 1", "outputs": [],
+         "execution_count": None},
+        {"cell_type": "code", "metadata": {}, "source": "raise ValueError('old format')",
+         "outputs": [], "execution_count": None},
+        {"cell_type": "code", "metadata": {}, "source": "print('never reached')",
+         "outputs": [], "execution_count": None},
+    ]
+    return {"cells": cells, "nbformat": 4, "nbformat_minor": minor,
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                        "language": "python"},
+                         "language_info": {"name": "python"}}}
 
 
 def main() -> None:
     for name, nb in FIXTURES.items():
         nbformat.write(nb, HERE / name)
+    for minor in (1, 2, 3, 4):
+        (HERE / f"nbformat_4_{minor}.ipynb").write_text(
+            json.dumps(old_format(minor), indent=1) + "\n", encoding="utf-8")
+    no_spec = notebook(("parameters", "x = 1"), "print(x)")
+    del no_spec.metadata["kernelspec"]
+    nbformat.write(no_spec, HERE / "no_kernelspec.ipynb")
+    alias = notebook(("parameters", "x = 1"), "import sys\nprint(sys.executable)")
+    alias.metadata["kernelspec"] = {"name": "python", "display_name": "Python",
+                                    "language": "python"}
+    nbformat.write(alias, HERE / "kernel_python.ipynb")
 
 
 if __name__ == "__main__":

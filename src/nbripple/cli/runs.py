@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
+import nbformat
 from rich.table import Table
 
+from ..errors import NbrippleError
 from ..model import Execution
-from ..parameters import parse_cli_value
+from ..parameters import cli_parameters
+from ..runner import RunCancelled
+from ..runner import prepare as prepare_notebook
 from ..runner import relaunch as relaunch_execution
 from ..runner import rerun as rerun_execution
 from ..runner import run as run_notebook
@@ -49,6 +55,7 @@ def _show(execution: Execution) -> None:
     out.print(f"[bold]execution {execution.id}[/] · {_status(execution.status)}")
     rows: list[tuple[str, str]] = [
         ("kind", execution.kind),
+        ("kernel", _kernel(execution)),
         ("notebook", execution.notebook or ""),
         ("started", local_time(execution.started_at)),
         ("finished", local_time(execution.finished_at)),
@@ -65,6 +72,8 @@ def _show(execution: Execution) -> None:
         error = execution.error
         where = f" in cell {error['cell_index']}" if error.get("cell_index") is not None else ""
         rows.append(("error", f"{error.get('ename')}: {error.get('evalue')}{where}"))
+    if execution.output_notebook_hash:
+        rows.append(("notebook out", f"nbripple execution {execution.id} --notebook"))
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
@@ -74,38 +83,100 @@ def _show(execution: Execution) -> None:
     out.print(table)
 
 
+def _kernel(execution: Execution) -> str:
+    """The kernel that ran (recorded in the executed notebook's metadata)."""
+    if execution.kind != "notebook" or not execution.output_notebook_hash:
+        return ""
+    try:
+        nb = json.loads(execution.output_notebook.read_bytes()) if execution.output_notebook \
+            else {}
+    except (OSError, ValueError, NbrippleError):
+        return ""
+    meta = nb.get("metadata", {})
+    name = meta.get("nbripple", {}).get("kernel_name") or meta.get("kernelspec", {}).get("name")
+    return str(name or "")
+
+
 @main.command()
 @click.argument("notebook", type=click.Path(path_type=Path))
-@click.option("-p", "--parameter", "params", nargs=2, multiple=True, metavar="NAME VALUE",
-              help="A parameter; VALUE is read as true/false/null or a Python literal (42, "
-                   "0.5, [1, 2]) when it is one, else as text. Artifact inputs take refs or "
-                   "nbripple:// URIs.")
-@click.option("-r", "--raw", "raw_params", nargs=2, multiple=True, metavar="NAME VALUE",
-              help="A parameter whose VALUE is kept as a string.")
-@click.option("--kernel", "kernel_name", default=None, help="Kernel name (default: the "
+@click.option("-p", "--parameters", "--parameter", "params", nargs=2, multiple=True,
+              metavar="NAME VALUE",
+              help="A parameter, read as papermill -p reads it: True/False/None, an int, a "
+                   "float, else text. Artifact inputs take refs or nbripple:// URIs.")
+@click.option("-r", "--parameters_raw", "--raw", "raw_params", nargs=2, multiple=True,
+              metavar="NAME VALUE", help="A parameter whose VALUE is kept as text.")
+@click.option("-f", "--parameters_file", "param_files", multiple=True, metavar="PATH",
+              help="A YAML file of parameters.")
+@click.option("-y", "--parameters_yaml", "param_yaml", multiple=True, metavar="YAML",
+              help="Parameters as a YAML mapping.")
+@click.option("-b", "--parameters_base64", "param_base64", multiple=True, metavar="BASE64",
+              help="Parameters as a base64-encoded YAML mapping.")
+@click.option("-k", "--kernel", "kernel_name", default=None, help="Kernel name (default: the "
               "notebook's kernelspec).")
 @click.option("--cwd", type=click.Path(file_okay=False, exists=True, path_type=Path),
               default=None, help="Working directory (default: the notebook's directory).")
-@click.option("--timeout", type=float, default=None, help="Per-cell timeout in seconds.")
+@click.option("--timeout", "--execution-timeout", "timeout", type=float, default=None,
+              help="Per-cell timeout in seconds.")
+@click.option("--start-timeout", "--start_timeout", "start_timeout", type=float, default=None,
+              help="Seconds to wait for the kernel to start (default: [executor] "
+                   "start_timeout_s, 60).")
+@click.option("--run-timeout", "run_timeout", type=float, default=None,
+              help="Fail the run if it takes longer, in seconds (default: [executor] "
+                   "run_timeout_s, none).")
+@click.option("--report-mode/--no-report-mode", default=False, help="Hide the cells' input.")
+@click.option("--log-output/--no-log-output", default=False,
+              help="Write the cells' output to stderr as they run.")
+@click.option("--prepare-only/--prepare-execute", default=False,
+              help="Print the notebook with its parameters injected; run nothing.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show papermill's progress bar on stderr.")
 @json_option
 def run(notebook: Path, params: tuple[tuple[str, str], ...],
-        raw_params: tuple[tuple[str, str], ...], kernel_name: str | None, cwd: Path | None,
-        timeout: float | None, progress: bool, as_json: bool) -> None:
+        raw_params: tuple[tuple[str, str], ...], param_files: tuple[str, ...],
+        param_yaml: tuple[str, ...], param_base64: tuple[str, ...], kernel_name: str | None,
+        cwd: Path | None, timeout: float | None, start_timeout: float | None,
+        run_timeout: float | None, report_mode: bool, log_output: bool, prepare_only: bool,
+        progress: bool, as_json: bool) -> None:
     """Run NOTEBOOK as an nbripple task (exit code 1 if the notebook fails).
+
+    Parameters are merged as papermill merges them: -b, -f, -y, then -p and -r.
+    Ctrl-C or SIGTERM stops the run: the kernel is shut down, the run recorded as
+    cancelled, its executed notebook kept.
 
     \b
     Examples:
       nbripple run ops.ipynb
       nbripple run ops.ipynb -p model blessed_model@3 -p threshold 0.5
+      nbripple run ops.ipynb -y "regions: [eu, us]" --prepare-only
     """
-    parameters: dict[str, Any] = {name: parse_cli_value(value) for name, value in params}
-    parameters.update({name: value for name, value in raw_params})
+    parameters = cli_parameters(params=params, raw=raw_params, yaml_texts=param_yaml,
+                                files=param_files, base64_texts=param_base64)
     ws = get_workspace()
-    execution = run_notebook(notebook, parameters, kernel_name=kernel_name, cwd=cwd,
-                             timeout=timeout, progress=progress and not as_json, workspace=ws)
+    if prepare_only:
+        prepared = prepare_notebook(notebook, parameters, kernel_name=kernel_name, cwd=cwd,
+                                    report_mode=report_mode, workspace=ws)
+        click.echo(nbformat.writes(prepared))  # type: ignore[no-untyped-call]
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        execution = run_notebook(notebook, parameters, kernel_name=kernel_name, cwd=cwd,
+                                 timeout=timeout, start_timeout=start_timeout,
+                                 run_timeout=run_timeout,
+                                 report_mode=report_mode, log_output=log_output,
+                                 progress=progress and not as_json and not log_output,
+                                 workspace=ws)
+    except RunCancelled as stop:
+        note(f"error: run {stop.execution_id} cancelled by {stop.signal_name}; its notebook is "
+             f"kept (nbripple execution {stop.execution_id} --notebook)")
+        sys.exit(143 if stop.signal_name == "SIGTERM" else 130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     _report(execution, as_json)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    # SIGTERM before or after the kernel runs (the runner handles it while it runs).
+    raise KeyboardInterrupt
 
 
 @main.command()

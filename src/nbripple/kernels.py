@@ -1,0 +1,220 @@
+"""The kernel of a notebook run: which one, starting it, entering the run, stopping it.
+
+* :func:`resolve_kernel` names the kernel as papermill and jupyter_client do: the
+  caller's name, else the notebook's kernelspec, refused when there is neither;
+  ``python`` is jupyter_client's alias of ``python3``.
+* :func:`start_and_enter` starts the kernel (unless it was started before the run, as
+  an executor's warm kernel is), waits until it answers within the start-up timeout and
+  enters the run context with a *silent* execute request: no cell is added and the
+  execution counts stay papermill's.
+* :class:`RunGuard` turns SIGINT/SIGTERM and the whole-run timeout into a kernel
+  interrupt, so papermill records the interrupted cell and saves the notebook; a second
+  signal (or a kernel that ignores the interrupt) stops the wait.
+"""
+
+from __future__ import annotations
+
+import _thread
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from .errors import NbrippleError
+
+NATIVE_KERNEL = "python3"
+INTERRUPT_GRACE_S = 10.0
+
+
+class KernelNotFound(NbrippleError):
+    """The requested kernel is not installed."""
+
+
+class KernelStartError(RuntimeError):
+    """The kernel did not start, or did not answer within the start-up timeout (the
+    runner records it as the run's error; it never leaves the runner)."""
+
+
+def resolve_kernel(nb: Any, kernel_name: str | None, label: str) -> str:
+    """The kernel a run uses, exactly as papermill resolves it; KernelNotFound when
+    the notebook names none and none is given, or it is not installed."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    name = kernel_name or nb.metadata.get("kernelspec", {}).get("name")
+    if not name:
+        raise KernelNotFound(
+            f"{label} has no kernelspec, so its kernel is unknown (papermill refuses it too); "
+            "choose one with --kernel NAME (kernel_name= in Python), e.g. --kernel python3"
+        )
+    if name == "python":  # jupyter_client's KernelManager alias
+        name = NATIVE_KERNEL
+    manager = KernelSpecManager()
+    try:
+        manager.get_kernel_spec(name)
+    except NoSuchKernel as exc:
+        available = ", ".join(sorted(manager.find_kernel_specs())) or "none"
+        raise KernelNotFound(
+            f"no Jupyter kernel named {name!r} (installed: {available}); install it or choose "
+            "one with --kernel NAME (kernel_name= in Python)"
+        ) from exc
+    return str(name)
+
+
+def kernel_manager(kernel_name: str, tmp: Path) -> Any:
+    """A fresh kernel manager for one run, on local (ipc) sockets in ``tmp``.
+
+    The runner owns it (papermill's ``km=``), which is also how a pre-started kernel
+    is handed over; it records the clients nbclient makes so they are closed.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class RunKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.clients: list[Any] = []
+
+        def client(self, **kwargs: Any) -> Any:
+            kc = super().client(**kwargs)
+            self.clients.append(kc)
+            return kc
+
+    return RunKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(tmp / "kernel"))
+
+
+def shutdown(km: Any) -> None:
+    """Close the run's clients and stop its kernel process."""
+    from jupyter_core.utils import run_sync
+
+    for kc in getattr(km, "clients", []):
+        kc.stop_channels()
+    if km.has_kernel:
+        run_sync(km.shutdown_kernel)(now=True)
+
+
+def enter_code(execution_id: str, home: Path, cwd: Path) -> str:
+    # Only literals built with repr() reach the kernel: ids and paths never become code.
+    return (
+        "import nbripple.context as _nbripple_context\n"
+        f"_nbripple_context.enter({execution_id!r}, home={str(home)!r}, cwd={str(cwd)!r})\n"
+        "del _nbripple_context"
+    )
+
+
+def start_and_enter(km: Any, code: str, cwd: Path, start_timeout: float) -> None:
+    """Start ``km``'s kernel in ``cwd`` unless it runs already, wait for it and run
+    ``code`` silently (no output, no history, no execution count)."""
+    from jupyter_core.utils import run_sync
+
+    run_sync(_start_and_enter)(km, code, cwd, start_timeout)
+
+
+async def _start_and_enter(km: Any, code: str, cwd: Path, start_timeout: float) -> None:
+    import asyncio
+
+    if not km.has_kernel:
+        try:
+            await asyncio.wait_for(km.start_kernel(cwd=str(cwd)), start_timeout)
+        except TimeoutError as exc:
+            raise KernelStartError(_start_hint(km, start_timeout)) from exc
+    kc = km.client()
+    kc.start_channels()
+    try:
+        try:
+            await kc.wait_for_ready(timeout=start_timeout)
+        except RuntimeError as exc:
+            raise KernelStartError(f"{_start_hint(km, start_timeout)} ({exc})") from exc
+        msg_id = kc.execute(code, silent=True, store_history=False)
+        while True:
+            try:
+                reply = await kc.get_shell_msg(timeout=start_timeout)
+            except Exception as exc:  # queue.Empty: the kernel went quiet
+                raise KernelStartError(_start_hint(km, start_timeout)) from exc
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                break
+        content = reply.get("content", {})
+        if content.get("status") != "ok":
+            raise KernelStartError(
+                f"the {km.kernel_name} kernel could not enter the run "
+                f"({content.get('ename')}: {content.get('evalue')}); is nbripple installed "
+                "in the kernel's environment?"
+            )
+    finally:
+        kc.stop_channels()
+
+
+def _start_hint(km: Any, start_timeout: float) -> str:
+    return (
+        f"the {km.kernel_name} kernel did not start within {start_timeout:g} s; raise it with "
+        "--start-timeout or [run] start_timeout_s in config.toml"
+    )
+
+
+class RunGuard:
+    """While a run executes (main thread only): SIGINT/SIGTERM and the whole-run
+    timeout interrupt the kernel, and :attr:`reason` says why; if the kernel does not
+    give up the cell within the grace period, or a second signal comes, the wait is
+    broken with KeyboardInterrupt."""
+
+    def __init__(self, km: Any, run_timeout: float | None) -> None:
+        self._km = km
+        self._run_timeout = run_timeout
+        self.reason: str | None = None  # "interrupted", "terminated", "timeout"
+        self._previous: dict[int, Any] = {}
+        self._timers: list[threading.Timer] = []
+        self._forced = False
+        self._done = threading.Event()
+
+    def __enter__(self) -> RunGuard:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+        if self._run_timeout is not None:
+            timer = threading.Timer(self._run_timeout, self._stop, ("timeout",))
+            timer.daemon = True
+            timer.start()
+            self._timers.append(timer)
+        logging.getLogger("asyncio").addFilter(_drop_orphan_tasks)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        for timer in self._timers:
+            timer.cancel()
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.reason is not None or self._forced:
+            self._forced = True
+            raise KeyboardInterrupt
+        self._stop("terminated" if signum == signal.SIGTERM else "interrupted")
+
+    def _stop(self, reason: str) -> None:
+        if self._done.is_set() or self.reason is not None:
+            return
+        self.reason = reason
+        threading.Thread(target=self._interrupt, name="nbripple-interrupt", daemon=True).start()
+
+    def _interrupt(self) -> None:
+        import asyncio
+
+        try:
+            if self._km.has_kernel:  # a loop of this thread's own, closed afterwards
+                asyncio.run(self._km.interrupt_kernel())
+        except Exception:  # a dead kernel: the run is ending anyway
+            pass
+        if not self._done.wait(INTERRUPT_GRACE_S) and self._previous:
+            self._forced = True
+            _thread.interrupt_main(signal.SIGINT)
+
+
+class _DropOrphanTasks(logging.Filter):
+    # nbclient's background tasks outlive a run broken by a signal; their
+    # "Task exception was never retrieved" reports say nothing the run record does not.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Task exception was never retrieved")
+
+
+_drop_orphan_tasks = _DropOrphanTasks()
