@@ -23,8 +23,9 @@ SRC = Path(nr.__file__).parent
 
 
 @pytest.mark.parametrize(("raw", "value"), [
-    ("42", 42), ("0.5", 0.5), ("true", True), ("True", True), ("false", False),
-    ("null", None), ("None", None), ("[1, 2]", [1, 2]), ("'quoted'", "quoted"),
+    # papermill's reading: only True/False/None, ints and floats are not strings
+    ("42", 42), ("0.5", 0.5), ("true", "true"), ("True", True), ("false", "false"),
+    ("null", "null"), ("None", None), ("[1, 2]", "[1, 2]"), ("'quoted'", "'quoted'"),
     ("blessed_model@3", "blessed_model@3"), ("two words", "two words"), ("inf", float("inf")),
     ("nbripple://m?blessed=true", "nbripple://m?blessed=true"),
 ])

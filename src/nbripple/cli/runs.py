@@ -25,6 +25,7 @@ from . import (
     console,
     get_workspace,
     json_option,
+    json_text,
     local_time,
     main,
     note,
@@ -253,7 +254,7 @@ def execution(execution_id: str, notebook_out: str | None, snapshot_out: str | N
         if source is None:
             raise click.ClickException(f"execution {found.id} has no {what}")
         if wanted == "-":
-            click.echo(source.read_text(encoding="utf-8"))
+            click.echo(json_text(json.loads(source.read_text(encoding="utf-8")), indent=1))
         else:
             Path(wanted).write_bytes(source.read_bytes())
             note(f"saved the {what} of {found.id} to {wanted}")
