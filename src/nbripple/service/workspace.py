@@ -126,11 +126,12 @@ class Workspace(Views):
         time_partition: datetime | date | str | None = None,
         partitions: dict[str, Any] | None = None,
         execution_id: str | None = None,
+        follow_symlinks: bool = False,
     ) -> ArtifactVersion:
         """Store ``value`` as a new version of ``artifact`` (see Artifact.create_from)."""
         return writing.create_from(self, artifact.declaration, value, card,
                                    time_partition=time_partition, partitions=partitions,
-                                   execution_id=execution_id)
+                                   execution_id=execution_id, follow_symlinks=follow_symlinks)
 
     # -- executions (see .executions) ---------------------------------------
     def interactive_execution_id(self) -> str:
