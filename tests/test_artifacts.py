@@ -21,10 +21,10 @@ import nbripple as nr
 from duckdb_raw import raw_duckdb
 from nbripple.codecs import INLINE_LIMIT
 from nbripple.errors import (
-    UnpicklingWarning,
     DeclarationMismatch,
     IntegrityError,
     KindError,
+    UnpicklingWarning,
     VersionNotFound,
 )
 

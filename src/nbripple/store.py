@@ -185,9 +185,9 @@ class Store:
         return Blob(digest, size)
 
     def _writing(self, where: str | os.PathLike[str]) -> Any:
-        return write_errors(f"a blob to the store {self.url}", where,
-                            "free space there, make it writable, or point store_url "
-                            "(config.toml) at another place")
+        return write_errors("a blob of the store", where,
+                            "free space on that disk or make it writable, or set url under "
+                            "[store] in config.toml to another place")
 
     def put_file(self, local_path: str | os.PathLike[str], *, move: bool = False) -> Blob:
         """Store a local file; with ``move=True`` the file may be moved into the store."""
@@ -381,7 +381,7 @@ def _open_filesystem(url: str, options: dict[str, Any]) -> tuple[Any, str]:
         package = str(spec.get("class", "")).split(".", 1)[0] or "the package it names"
         raise StoreError(
             f"the store {url!r} needs {package}, which is not installed ({exc}); "
-            f"pip install {package}, or fix store_url in config.toml"
+            f"pip install {package}, or fix url under [store] in config.toml"
         ) from exc
     except ValueError as exc:
         if "protocol" not in str(exc).lower():
@@ -390,7 +390,7 @@ def _open_filesystem(url: str, options: dict[str, Any]) -> tuple[Any, str]:
         known = ", ".join(sorted(fsspec.available_protocols()))
         raise StoreError(
             f"the store {url!r} uses the protocol {protocol!r}, which fsspec does not know; "
-            f"fix store_url in config.toml (known protocols: {known})"
+            f"fix url under [store] in config.toml (known protocols: {known})"
         ) from exc
     return fs, str(root)
 

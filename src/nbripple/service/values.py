@@ -113,7 +113,8 @@ def cached_path(ws: Workspace, version: ArtifactVersion) -> Path:
         base = cache / "dirs" / version.content_hash
         target = safe_join(base, str(version.meta.get("dirname") or "data"))
     with write_errors(f"the cached copy of {version.ref}", target,
-                      "set cache_dir in config.toml to a writable place with room"):
+                      "free space there, or set dir under [cache] in config.toml to a "
+                      "writable place"):
         for _ in range(3):  # a concurrent repair may replace the copy under us
             if os.path.lexists(target) and _verified(ws, version, cache, target):
                 return target

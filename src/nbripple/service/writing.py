@@ -153,7 +153,7 @@ def create_from(
         except KindError as exc:
             if pinned is None:
                 raise
-            raise KindError(f"{decl.name} is declared kind={pinned!r}: {exc}") from exc
+            raise type(exc)(f"{decl.name} is declared kind={pinned!r}: {exc}") from exc
         version = _commit_or_stage(ws, decl, parts, tp, card_obj, encoded, execution_id)
     finally:
         release()
