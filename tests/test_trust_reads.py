@@ -24,6 +24,7 @@ from nbripple.errors import (
     TamperedCacheWarning,
     UnpicklingWarning,
 )
+from nbripple.service import values
 from nbripple.service.writing import push
 
 NBRIPPLE_SCRIPT = Path(sys.executable).parent / "nbripple"
@@ -118,6 +119,15 @@ def test_cli_load_output_never_hands_out_an_edited_cache(home: Path, tmp_path: P
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "got.txt").read_text() == "original"
     assert "changed outside nbripple" in done.stderr
+
+
+def test_a_cached_notebook_is_verified_like_a_file(ws: nr.Workspace) -> None:
+    blob = ws.store.put_bytes(b'{"cells": []}')
+    path = values.cached_notebook(ws, blob.digest, "run.ipynb")
+    tamper(path, b'{"cells": 10}')
+    with pytest.warns(TamperedCacheWarning, match="run.ipynb"):
+        assert values.cached_notebook(ws, blob.digest, "run.ipynb").read_bytes() == \
+            b'{"cells": []}'
 
 
 # -- symlinks --------------------------------------------------------------------------
@@ -234,6 +244,9 @@ def test_push_stores_the_kind_of_the_first_version(ws: nr.Workspace, tmp_path: P
     nr.Artifact("tables").create_from(pa.table({"x": [1]}))
     with pytest.raises(KindError, match="tables holds table versions"):
         nr.Artifact("tables").create_from(tmp_path / "notes.txt")
+    nr.Artifact("scores").create_from([1, 2])
+    with pytest.raises(KindError, match=r"scores holds value versions.*push stores tables"):
+        push(ws, "scores", tmp_path / "a.csv", partitions={})
 
 
 def test_loading_an_object_warns_once_per_producer_naming_it(home: Path) -> None:

@@ -18,6 +18,7 @@ import stat
 import threading
 import uuid
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,38 +105,56 @@ def _producer(ws: Workspace, execution_id: str | None) -> str:
 # -- the local cache of files and directories ------------------------------------------
 def cached_path(ws: Workspace, version: ArtifactVersion) -> Path:
     """The verified, read-only copy of a file or directory version in the local cache."""
-    cache = ws.settings.resolved_cache_dir
     if version.kind == "file":
-        base = cache / "files" / version.content_hash
-        target = safe_join(base, str(version.meta.get("filename") or "data"))
+        name, section = str(version.meta.get("filename") or "data"), "files"
     else:
         # Keyed by content and name: identical trees may be stored under different names.
-        base = cache / "dirs" / version.content_hash
-        target = safe_join(base, str(version.meta.get("dirname") or "data"))
-    with write_errors(f"the cached copy of {version.ref}", target,
+        name, section = str(version.meta.get("dirname") or "data"), "dirs"
+    return _cached(ws, _Entry(version.kind, version.content_hash, version.ref), section, name)
+
+
+def cached_notebook(ws: Workspace, digest: str, name: str) -> Path:
+    """A stored notebook (snapshot or executed) as a verified, read-only cached file."""
+    return _cached(ws, _Entry("file", digest, name), "notebooks", name)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """What a cached copy holds: a ``file`` or a ``directory`` (manifest) blob."""
+
+    kind: str
+    digest: str
+    label: str
+
+
+def _cached(ws: Workspace, entry: _Entry, section: str, name: str) -> Path:
+    cache = ws.settings.resolved_cache_dir
+    base = cache / section / entry.digest
+    target = safe_join(base, name)
+    with write_errors(f"the cached copy of {entry.label}", target,
                       "free space there, or set dir under [cache] in config.toml to a "
                       "writable place"):
         for _ in range(3):  # a concurrent repair may replace the copy under us
-            if os.path.lexists(target) and _verified(ws, version, cache, target):
+            if os.path.lexists(target) and _verified(ws, entry, cache, target):
                 return target
-            _materialize(ws, version, base, target)
+            _materialize(ws, entry, base, target)
             _record(cache, target)
-            if _verified(ws, version, cache, target):
+            if _verified(ws, entry, cache, target):
                 return target
-    raise IntegrityError(f"the cached copy of {version.ref} at {target} keeps changing while "
+    raise IntegrityError(f"the cached copy of {entry.label} at {target} keeps changing while "
                          "nbripple verifies it; stop what writes there and retry")
 
 
-def _verified(ws: Workspace, version: ArtifactVersion, cache: Path, target: Path) -> bool:
+def _verified(ws: Workspace, entry: _Entry, cache: Path, target: Path) -> bool:
     """True when the cached copy is intact; a changed copy is moved out of the way."""
     if _stamp(target) == _recorded(cache, target):
         return True
-    if _matches(ws, version, target):  # unchanged content (e.g. a cache of an older release)
+    if _matches(ws, entry, target):  # unchanged content (e.g. a cache of an older release)
         _make_read_only(target)
         _record(cache, target)
         return True
     warnings.warn(
-        f"the cached copy of {version.ref} at {target} was changed outside nbripple; it is "
+        f"the cached copy of {entry.label} at {target} was changed outside nbripple; it is "
         "replaced with verified data from the store (loaded files are read-only: copy one, "
         "or use download(), before editing it)",
         TamperedCacheWarning,
@@ -145,16 +164,16 @@ def _verified(ws: Workspace, version: ArtifactVersion, cache: Path, target: Path
     return False
 
 
-def _materialize(ws: Workspace, version: ArtifactVersion, base: Path, target: Path) -> None:
+def _materialize(ws: Workspace, entry: _Entry, base: Path, target: Path) -> None:
     base.mkdir(parents=True, exist_ok=True)
-    if version.kind == "file":
-        ws.store.fetch_to(version.content_hash, target, label=version.ref)
+    if entry.kind == "file":
+        ws.store.fetch_to(entry.digest, target, label=entry.label)
         _make_read_only(target)
         return
     tmp = base / f".{uuid.uuid4().hex}.part"
     try:
-        manifest = ws.store.read(version.content_hash, label=version.ref)
-        codecs.materialize_directory(manifest, ws.store, tmp, version.ref)
+        manifest = ws.store.read(entry.digest, label=entry.label)
+        codecs.materialize_directory(manifest, ws.store, tmp, entry.label)
         _make_read_only(tmp)
         try:
             os.rename(tmp, target)  # atomic: the tree appears only when complete
@@ -166,24 +185,23 @@ def _materialize(ws: Workspace, version: ArtifactVersion, base: Path, target: Pa
             _discard(tmp)
 
 
-def _matches(ws: Workspace, version: ArtifactVersion, target: Path) -> bool:
-    """Whether the cached copy holds exactly the version's content (hashed again)."""
-    if version.kind == "file":
+def _matches(ws: Workspace, entry: _Entry, target: Path) -> bool:
+    """Whether the cached copy holds exactly the blob's content (hashed again)."""
+    if entry.kind == "file":
         return target.is_file() and not target.is_symlink() and \
-            hash_file(target)[0] == version.content_hash
+            hash_file(target)[0] == entry.digest
     if target.is_symlink() or not target.is_dir():
         return False
-    manifest = ws.store.read(version.content_hash, label=version.ref)
-    spec = json.loads(manifest)
-    want_files = {entry["path"]: entry for entry in spec["files"]}
-    want_links = {entry["path"]: entry["target"] for entry in spec.get("links", [])}
+    spec = json.loads(ws.store.read(entry.digest, label=entry.label))
+    want_files = {item["path"]: item for item in spec["files"]}
+    want_links = {item["path"]: item["target"] for item in spec.get("links", [])}
     want_dirs = set(spec.get("dirs", []))
     files, dirs, links = _tree(target)
     if set(files) != set(want_files) or dirs != want_dirs or links != want_links:
         return False
-    for rel, entry in want_files.items():
+    for rel, item in want_files.items():
         path = target / rel
-        if path.stat().st_size != entry["size"] or hash_file(path)[0] != entry["hash"]:
+        if path.stat().st_size != item["size"] or hash_file(path)[0] != item["hash"]:
             return False
     return True
 

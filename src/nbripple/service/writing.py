@@ -277,6 +277,10 @@ def push(
         truncate_time(time_partition, decl.time_granularity)
     if kind is None and decl.kind is None and recorded is not None:
         kind = fixed_kind(ws, name)  # e.g. a .csv pushed to an artifact of files
+        if kind is not None and kind not in PUSH_KINDS:
+            raise KindError(f"{name} holds {kind} versions (its first version fixed the "
+                            "kind); push stores tables, files and directories only: create "
+                            "its versions from Python")
     value = ingest_value(path, kind or decl.kind, name)
     with external_execution(ws, label) as execution_id:
         version = create_from(ws, decl, value, card, time_partition=time_partition,
