@@ -172,6 +172,8 @@ def test_links_inside_a_directory_are_stored_and_materialized_as_links(
     out.mkdir()
     copy = v.download(out)
     assert os.readlink(copy / "latest.csv") == "data/v2.csv"
+    assert v.download(out) == copy  # again, over the links it made
+    assert (copy / "latest.csv").read_text() == "a\n1\n" and (copy / "data" / "v2.csv").is_file()
 
     plain = tmp_path / "plain"  # without links a tree keeps the hash it always had
     (plain / "sub" / "deep").mkdir(parents=True)

@@ -384,7 +384,12 @@ def materialize_directory(manifest: bytes, store: Store, dest: Path, label: str)
 def make_links(links: list[dict[str, str]], dest: Path, label: str) -> None:
     """Create a manifest's links under ``dest``; each must lead to a place inside it."""
     for entry in links:
-        where = safe_join(dest, entry["path"])
+        parent, name = os.path.split(entry["path"])
+        if name in ("", ".", ".."):
+            raise IntegrityError(f"the manifest of {label} has a link with no name "
+                                 f"({entry['path']!r}); refusing it")
+        # the parent is resolved, not the link itself: an old link there is replaced
+        where = (safe_join(dest, parent) if parent else dest.resolve()) / name
         target = entry["target"]
         lexical = os.path.normpath(os.path.join(os.path.dirname(entry["path"]), target))
         if os.path.isabs(target) or lexical == ".." or lexical.startswith("../"):
