@@ -318,6 +318,22 @@ attempt("blob", [big.hex()[:700_000]])
 nr.Artifact("small").create_from(list(range(30_000)))  # fits: the disk still works
 os.system(f"mount -o remount,ro {store}")
 attempt("readonly", ["x" * 100_000])
+
+cache = nr.current().settings.resolved_cache_dir
+cache.mkdir(parents=True, exist_ok=True)
+os.system(f"mount -t tmpfs -o size=512k tmpfs {cache}")
+os.system(f"mount -o remount,rw {store}")
+(home.parent / "a.txt").write_text("a")
+(home.parent / "b.txt").write_text("b")
+a = nr.Artifact("a").create_from(home.parent / "a.txt")
+b = nr.Artifact("b").create_from(home.parent / "b.txt")
+a.load()
+os.system(f"mount -o remount,ro {cache}")
+print("cached |", a.load().read_text(), "| -")
+try:
+    b.load()
+except StoreWriteError as exc:
+    print("cache |", exc, "| -")
 """
 
 
@@ -332,7 +348,7 @@ def test_a_full_or_read_only_store_gives_a_clear_error_and_leaves_nothing(
         capture_output=True, text=True, env=env, timeout=300, check=False, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     lines = dict(line.split(" | ", 1) for line in done.stdout.splitlines())
-    assert set(lines) == {"file", "table", "blob", "readonly"}, done.stdout
+    assert set(lines) == {"file", "table", "blob", "readonly", "cached", "cache"}, done.stdout
     for label in ("file", "table", "blob"):
         message, left = lines[label].rsplit(" | ", 1)
         assert "no space left on the device (ENOSPC)" in message, message
@@ -340,3 +356,6 @@ def test_a_full_or_read_only_store_gives_a_clear_error_and_leaves_nothing(
         assert "blobs/" not in left and "tmp/" not in left, left  # no partial blob
     message, _ = lines["readonly"].rsplit(" | ", 1)
     assert "the file system is read-only (EROFS)" in message, message
+    assert lines["cached"] == "a | -"  # a verified copy is still read from a read-only cache
+    assert "cached copy of b@1" in lines["cache"] and "(EROFS)" in lines["cache"]
+    assert "[cache] in config.toml" in lines["cache"]

@@ -11,6 +11,7 @@ copies that are hashed before they appear.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -255,12 +256,16 @@ def _recorded(cache: Path, target: Path) -> dict[str, list[int]] | None:
 
 
 def _record(cache: Path, target: Path) -> None:
+    """Remember how a verified copy looks (best effort: on a read-only cache the copy is
+    simply hashed again on its next use)."""
     sidecar = _sidecar(cache, target)
-    sidecar.parent.mkdir(parents=True, exist_ok=True)
     tmp = sidecar.with_name(f".{uuid.uuid4().hex}.tmp")
     try:
+        sidecar.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(_stamp(target)))
         os.replace(tmp, sidecar)
+    except OSError:
+        pass
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -277,7 +282,8 @@ def _make_read_only(target: Path) -> None:
         if path.is_file() and not path.is_symlink():
             mode = path.stat().st_mode
             if mode & _WRITE_BITS:
-                os.chmod(path, stat.S_IMODE(mode) & ~_WRITE_BITS)
+                with contextlib.suppress(OSError):  # a read-only cache cannot be edited
+                    os.chmod(path, stat.S_IMODE(mode) & ~_WRITE_BITS)
 
 
 def _discard(target: Path) -> None:
