@@ -7,11 +7,13 @@ table      pandas / polars DataFrame, pyarrow Table    one Parquet blob (pyarrow
            or RecordBatch
 file       a path to a file (``pathlib.Path``)         the file's bytes
 directory  a path to a directory                       one blob per file + a manifest
+                                                       (links inside it kept as links)
 value      JSON-able Python values                     inline JSON (<= 64 KiB) or a blob
 object     anything else                               a pickle — loading one runs code
                                                        chosen by its producer: load
                                                        objects only from producers you
-                                                       trust
+                                                       trust (loading warns once per
+                                                       producing execution)
 =========  ==========================================  ==============================
 """
 
