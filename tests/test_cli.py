@@ -315,8 +315,8 @@ def test_push_directory_round_trips_through_load_output(tmp_path: Path, home: Pa
 def test_push_to_a_declared_artifact_uses_its_recorded_partition_keys(
     tmp_path: Path, ws: nr.Workspace
 ) -> None:
-    nr.Artifact("scores", partition_keys=["split", "team"]).create_from([1, 2], split="train",
-                                                                        team="a")
+    nr.Artifact("scores", partition_keys=["split", "team"]).create_from(
+        pa.table({"x": [1, 2]}), split="train", team="a")
     csv_path = write_csv(tmp_path / "scores.csv")
     missing = cli("push", "scores", str(csv_path), "-p", "split=test")
     assert_one_line_error(missing, contains="team")
@@ -329,7 +329,8 @@ def test_push_to_a_declared_artifact_uses_its_recorded_partition_keys(
 
 def test_push_time_partition_on_a_time_partitioned_artifact(tmp_path: Path,
                                                              home: Path) -> None:
-    nr.Artifact("daily", time_partitioned=True).create_from(1, time_partition="2026-01-01")
+    nr.Artifact("daily", time_partitioned=True).create_from(pa.table({"x": [1]}),
+                                                            time_partition="2026-01-01")
     csv_path = write_csv(tmp_path / "d.csv")
     data = ok_json("push", "daily", str(csv_path), "--time-partition", "2026-03-04T15:30")
     assert data["time_partition"].startswith("2026-03-04T00:00:00")

@@ -84,6 +84,7 @@ class Artifact:
         card: Card | str | None = None,
         *,
         time_partition: datetime | date | str | None = None,
+        follow_symlinks: bool = False,
         **partitions: Any,
     ) -> ArtifactVersion:
         """Store ``value`` as the next version of this artifact.
@@ -92,9 +93,15 @@ class Artifact:
         dates). Outside a notebook run the version is committed at once under this
         process's ``interactive`` execution; inside a run it is staged and committed
         only if the run succeeds.
+
+        Without a declared ``kind=`` the first version fixes the kind of every later
+        one. A path that is a symbolic link, or a directory holding links that lead
+        out of it, is refused unless ``follow_symlinks=True`` stores what they point
+        to (links inside a directory are stored as links).
         """
         return self._ws().create_from(
-            self, value, card, time_partition=time_partition, partitions=partitions
+            self, value, card, time_partition=time_partition, partitions=partitions,
+            follow_symlinks=follow_symlinks,
         )
 
     def query(

@@ -7,16 +7,19 @@ table      pandas / polars DataFrame, pyarrow Table    one Parquet blob (pyarrow
            or RecordBatch
 file       a path to a file (``pathlib.Path``)         the file's bytes
 directory  a path to a directory                       one blob per file + a manifest
+                                                       (links inside it kept as links)
 value      JSON-able Python values                     inline JSON (<= 64 KiB) or a blob
 object     anything else                               a pickle — loading one runs code
                                                        chosen by its producer: load
                                                        objects only from producers you
-                                                       trust
+                                                       trust (loading warns once per
+                                                       producing execution)
 =========  ==========================================  ==============================
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import KindError
+from .errors import IntegrityError, KindError, SymlinkError
 from .store import Store, hash_bytes, safe_join
 
 INLINE_LIMIT = 64 * 1024
@@ -88,6 +91,10 @@ def infer_kind(value: Any) -> str:
             return "directory"
         if path.is_file():
             return "file"
+        if path.is_symlink():
+            raise SymlinkError(f"{path} -> {os.readlink(path)} is "
+                               f"{_broken_link(path) or 'not a file or a directory'}: "
+                               "fix or remove it")
         raise KindError(f"{path} does not exist: a path value must name a file or a directory")
     if _json_roundtrips(value) is not None:
         return "value"
@@ -95,15 +102,22 @@ def infer_kind(value: Any) -> str:
 
 
 # -- encoding ----------------------------------------------------------------
-def encode(value: Any, store: Store, kind: str | None = None) -> Encoded:
-    """Write ``value`` to ``store`` as ``kind`` (inferred when None)."""
+def encode(value: Any, store: Store, kind: str | None = None, *,
+           follow_symlinks: bool = False) -> Encoded:
+    """Write ``value`` to ``store`` as ``kind`` (inferred when None).
+
+    Symbolic links are never followed silently: a file or directory that is a link, and
+    links in a directory that point out of it, dangle or loop, raise SymlinkError
+    unless ``follow_symlinks`` stores what they point to. Links to places inside the
+    directory are stored as links.
+    """
     kind = kind or infer_kind(value)
     if kind == "table":
         return _encode_table(value, store)
     if kind == "file":
-        return _encode_file(_as_path(value, kind), store)
+        return _encode_file(_as_path(value, kind, follow_symlinks), store)
     if kind == "directory":
-        return _encode_directory(_as_path(value, kind), store)
+        return _encode_directory(_as_path(value, kind, follow_symlinks), store, follow_symlinks)
     if kind == "value":
         return _encode_value(value, store)
     if kind == "object":
@@ -111,13 +125,23 @@ def encode(value: Any, store: Store, kind: str | None = None) -> Encoded:
     raise KindError(f"unknown kind {kind!r}; kinds are table, file, directory, value, object")
 
 
-def _as_path(value: Any, kind: str) -> Path:
+def _as_path(value: Any, kind: str, follow_symlinks: bool) -> Path:
     if not isinstance(value, str | os.PathLike):
         raise KindError(
             f"a {kind} artifact needs a path, got {type(value).__name__}; "
             "pass a pathlib.Path or a string path"
         )
     path = Path(value)
+    if path.is_symlink():
+        broken = _broken_link(path)
+        if broken is not None:
+            raise SymlinkError(f"{path} -> {os.readlink(path)} is {broken}: fix or remove it")
+        if not follow_symlinks:
+            raise SymlinkError(
+                f"{path} is a symbolic link (to {os.readlink(path)}): nbripple stores what a "
+                "link points to only when asked; pass follow_symlinks=True, or the target's "
+                "own path"
+            )
     if kind == "file" and not path.is_file():
         raise KindError(f"{path} is not a file: a file artifact needs an existing file")
     if kind == "directory" and not path.is_dir():
@@ -179,32 +203,112 @@ def _encode_file(path: Path, store: Store) -> Encoded:
     )
 
 
-def _encode_directory(path: Path, store: Store) -> Encoded:
+def _broken_link(link: Path) -> str | None:
+    """Why ``link`` cannot be followed (dangling, a loop), or None when it can."""
+    try:
+        os.stat(link)
+    except FileNotFoundError:
+        return "a dangling symbolic link (its target does not exist)"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a loop of symbolic links"
+        return f"a symbolic link that cannot be followed ({exc.strerror})"
+    return None
+
+
+@dataclass
+class _Tree:
+    """What a directory artifact stores, gathered before anything is written."""
+
+    root: Path
+    follow: bool
+    files: list[tuple[str, Path]] = field(default_factory=list)
+    dirs: list[str] = field(default_factory=list)
+    links: list[dict[str, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def walk(self, current: Path, rel: str, ancestors: tuple[str, ...]) -> None:
+        # The order of os.walk (top-down, names sorted), so a tree without links keeps
+        # the manifest (and the content hash) it always had.
+        with os.scandir(current) as it:
+            entries = sorted(it, key=lambda entry: entry.name)
+        subdirs: list[tuple[str, Path]] = []
+        for entry in entries:
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            if entry.is_symlink():
+                self._link(Path(entry.path), child, subdirs, ancestors)
+            elif entry.is_dir(follow_symlinks=False):
+                subdirs.append((child, Path(entry.path)))
+            elif entry.is_file(follow_symlinks=False):
+                self.files.append((child, Path(entry.path)))
+            else:
+                self.problems.append(f"{child} (not a regular file, directory or link)")
+        self.dirs.extend(child for child, _ in subdirs)
+        for child, full in subdirs:
+            real = os.path.realpath(full)
+            self.walk(full, child, (*ancestors, real))
+
+    def _link(self, link: Path, child: str, subdirs: list[tuple[str, Path]],
+              ancestors: tuple[str, ...]) -> None:
+        broken = _broken_link(link)
+        if broken is not None:
+            self.problems.append(f"{child} -> {os.readlink(link)} ({broken})")
+            return
+        real = os.path.realpath(link)
+        root = os.path.realpath(self.root)
+        inside = real == root or real.startswith(root + os.sep)
+        if not self.follow:
+            if inside:
+                target = os.path.relpath(real, os.path.realpath(link.parent))
+                self.links.append({"path": child, "target": Path(target).as_posix()})
+            else:
+                self.problems.append(f"{child} -> {os.readlink(link)} (outside the directory)")
+            return
+        if os.path.isdir(real):
+            if real in ancestors:
+                self.problems.append(f"{child} -> {os.readlink(link)} (a loop: it leads back "
+                                     "to a directory that holds it)")
+            else:
+                subdirs.append((child, Path(real)))
+        elif os.path.isfile(real):
+            self.files.append((child, Path(real)))
+        else:
+            self.problems.append(f"{child} -> {os.readlink(link)} (not a regular file or "
+                                 "directory)")
+
+
+def _encode_directory(path: Path, store: Store, follow_symlinks: bool = False) -> Encoded:
+    tree = _Tree(path, follow_symlinks)
+    tree.walk(path, "", (os.path.realpath(path),))
+    if tree.problems:
+        hint = ("fix or remove them" if follow_symlinks else
+                "links inside the directory are kept as links; pass follow_symlinks=True "
+                "to store what the others point to, or remove them")
+        raise SymlinkError(
+            f"{path} holds {len(tree.problems)} entr{'y' if len(tree.problems) == 1 else 'ies'}"
+            f" nbripple will not store: {'; '.join(tree.problems)}; {hint}"
+        )
     files: list[dict[str, Any]] = []
-    dirs: list[str] = []
     total = 0
-    for current, subdirs, names in os.walk(path):
-        subdirs.sort()
-        rel_dir = Path(current).relative_to(path)
-        for sub in subdirs:
-            dirs.append((rel_dir / sub).as_posix())
-        for name in sorted(names):
-            full = Path(current) / name
-            if not full.is_file():
-                continue
-            blob = store.put_file(full)
-            files.append({"path": (rel_dir / name).as_posix(), "hash": blob.digest,
-                          "size": blob.size})
-            total += blob.size
-    manifest = json.dumps({"files": files, "dirs": dirs}, sort_keys=True).encode()
+    for rel, full in tree.files:
+        blob = store.put_file(full)
+        files.append({"path": rel, "hash": blob.digest, "size": blob.size})
+        total += blob.size
+    spec: dict[str, Any] = {"files": files, "dirs": tree.dirs}
+    if tree.links:  # absent otherwise: trees without links keep their old hashes
+        spec["links"] = tree.links
+    manifest = json.dumps(spec, sort_keys=True).encode()
     blob = store.put_bytes(manifest)
+    meta: dict[str, Any] = {"dirname": path.name, "files": len(files)}
+    if tree.links:
+        meta["links"] = len(tree.links)
     return Encoded(
         "directory",
         "path",
         blob.digest,
         total,
         store.blob_uri(blob.digest),
-        meta={"dirname": path.name, "files": len(files)},
+        meta=meta,
     )
 
 
@@ -266,7 +370,8 @@ def decode_object(data: Any) -> Any:
 
 
 def materialize_directory(manifest: bytes, store: Store, dest: Path, label: str) -> Path:
-    """Lay out every file of a directory manifest under ``dest``."""
+    """Lay out every file, directory and link of a directory manifest under ``dest``
+    (links last, so nothing is written through one)."""
     spec = json.loads(manifest)
     dest.mkdir(parents=True, exist_ok=True)
     for rel in spec.get("dirs", []):
@@ -274,7 +379,40 @@ def materialize_directory(manifest: bytes, store: Store, dest: Path, label: str)
     for entry in spec["files"]:
         target = safe_join(dest, entry["path"])
         store.fetch_to(entry["hash"], target, label=f"{label}:{entry['path']}")
+    make_links(spec.get("links", []), dest, label)
     return dest
+
+
+def make_links(links: list[dict[str, str]], dest: Path, label: str) -> None:
+    """Create a manifest's links under ``dest``; each must lead to a place inside it."""
+    for entry in links:
+        parent, name = os.path.split(entry["path"])
+        if name in ("", ".", ".."):
+            raise IntegrityError(f"the manifest of {label} has a link with no name "
+                                 f"({entry['path']!r}); refusing it")
+        # the parent is resolved, not the link itself: an old link there is replaced
+        where = (safe_join(dest, parent) if parent else dest.resolve()) / name
+        target = entry["target"]
+        lexical = os.path.normpath(os.path.join(os.path.dirname(entry["path"]), target))
+        if os.path.isabs(target) or lexical == ".." or lexical.startswith("../"):
+            raise IntegrityError(f"the manifest of {label} has a link {entry['path']} -> "
+                                 f"{target} that leads out of the directory; refusing it")
+        if where.is_symlink() or where.is_file():
+            where.unlink()
+        os.symlink(target, where)
+    root = os.path.realpath(dest)
+    for entry in links:
+        real = os.path.realpath(dest / entry["path"])
+        if real != root and not real.startswith(root + os.sep):
+            raise IntegrityError(f"the manifest of {label} has a link {entry['path']} -> "
+                                 f"{entry['target']} that leads out of the directory; "
+                                 "refusing it")
+
+
+def directory_links(manifest: bytes) -> list[dict[str, str]]:
+    """The ``links`` entries (path, target) of a directory manifest."""
+    links: list[dict[str, str]] = json.loads(manifest).get("links", [])
+    return links
 
 
 def directory_listing(manifest: bytes) -> list[dict[str, Any]]:

@@ -98,6 +98,29 @@ class DiskFull(CatalogError):
     """The disk holding the catalog is full (or a file size limit was reached)."""
 
 
+class SymlinkError(KindError, ValueError):
+    """A file or directory to store is, or holds, a symbolic link nbripple will not
+    follow on its own (out of its tree, dangling or looping)."""
+
+
+class StoreError(NbrippleError):
+    """The blob store cannot be opened (unknown protocol, a package missing)."""
+
+
+class StoreWriteError(StoreError, OSError):
+    """A blob or a cached copy could not be written: the disk is full, read-only or not
+    writable. Nothing half-written is left behind."""
+
+
+class UnpicklingWarning(UserWarning):
+    """Loading an ``object`` version unpickles it: that runs code chosen by its producer."""
+
+
+class TamperedCacheWarning(UserWarning):
+    """A cached copy of a file or directory version was changed outside nbripple and was
+    replaced with verified data from the store."""
+
+
 # -- how each error reaches a user -----------------------------------------------------
 EXIT_ERROR = 1
 """The exit code of a command that ends with an error (click uses 2 for bad usage)."""
@@ -130,6 +153,9 @@ ERROR_TABLE: dict[str, tuple[int, int]] = {
     "CatalogDamaged": (EXIT_ERROR, SERVER_ERROR),
     "CatalogReadOnly": (EXIT_ERROR, SERVER_ERROR),
     "DiskFull": (EXIT_ERROR, SERVER_ERROR),
+    "SymlinkError": (EXIT_ERROR, BAD_INPUT),
+    "StoreError": (EXIT_ERROR, SERVER_ERROR),
+    "StoreWriteError": (EXIT_ERROR, SERVER_ERROR),
     # nbripple.parameters
     "ParametersError": (EXIT_ERROR, BAD_INPUT),
     # nbripple.runner

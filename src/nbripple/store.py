@@ -12,6 +12,7 @@ No path in the store is built from user input: keys are hex digests only.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -28,14 +29,60 @@ from typing import Any, TypeVar
 import blake3
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
+from fsspec.registry import known_implementations
 
-from .errors import IntegrityError, NotFound, StorePathError
+from .errors import IntegrityError, NotFound, StoreError, StorePathError, StoreWriteError
 
 HASH_NAME = "blake3"
 _PARALLEL_FROM = 1 << 20  # bytes: below this one thread hashes faster
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 4 * 1024 * 1024
 _T = TypeVar("_T")
+# errno -> what it means for a write
+_WRITE_FAULTS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "the operation is not permitted",
+    errno.EFBIG: "the file is too large for the file system or the process's limit",
+}
+_ERRNO_IN_TEXT = re.compile(r"\[errno (\d+)\]", re.IGNORECASE)
+
+
+def write_fault(exc: BaseException) -> int | None:
+    """The errno of a full, read-only or unwritable disk behind ``exc`` (also when a
+    library such as pyarrow only names it in its message), else None."""
+    if not isinstance(exc, OSError):
+        return None
+    if exc.errno in _WRITE_FAULTS:
+        return exc.errno
+    for found in _ERRNO_IN_TEXT.findall(str(exc)):
+        if int(found) in _WRITE_FAULTS:
+            return int(found)
+    return None
+
+
+@contextmanager
+def write_errors(what: str, where: str | os.PathLike[str], todo: str) -> Iterator[None]:
+    """Turn a full, read-only or unwritable disk met while writing ``what`` at ``where``
+    into a StoreWriteError that says so and what to do (the writers leave no partial
+    file behind)."""
+    try:
+        yield
+    except StoreWriteError:
+        raise
+    except OSError as exc:
+        code = write_fault(exc)
+        if code is None:
+            raise
+        error = StoreWriteError(
+            f"cannot write {what} at {where}: {_WRITE_FAULTS[code]} "
+            f"({errno.errorcode.get(code, code)}); {todo}, then retry — nothing "
+            "half-written was kept"
+        )
+        error.errno = code
+        raise error from exc
 
 
 @dataclass(frozen=True)
@@ -103,7 +150,7 @@ class Store:
 
     def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
         self.url = url
-        fs, root = fsspec.core.url_to_fs(url, **(options or {}))
+        fs, root = _open_filesystem(url, options or {})
         self.fs: fsspec.AbstractFileSystem = fs
         self.root: str = str(root).rstrip("/")
         self.is_local = isinstance(fs, LocalFileSystem)
@@ -130,11 +177,17 @@ class Store:
         size = len(data) if not isinstance(data, memoryview) else data.nbytes
         if not self.exists(digest):
             path = self.blob_path(digest)
-            if self.is_local:
-                self._write_local_atomic(path, lambda fh: fh.write(data))
-            else:
-                self.fs.pipe_file(path, bytes(data))
+            with self._writing(path):
+                if self.is_local:
+                    self._write_local_atomic(path, lambda fh: fh.write(data))
+                else:
+                    self.fs.pipe_file(path, bytes(data))
         return Blob(digest, size)
+
+    def _writing(self, where: str | os.PathLike[str]) -> Any:
+        return write_errors("a blob of the store", where,
+                            "free space on that disk or make it writable, or set url under "
+                            "[store] in config.toml to another place")
 
     def put_file(self, local_path: str | os.PathLike[str], *, move: bool = False) -> Blob:
         """Store a local file; with ``move=True`` the file may be moved into the store."""
@@ -149,18 +202,19 @@ class Store:
                 os.unlink(local_path)
             return Blob(digest, size)
         path = self.blob_path(digest)
-        if self.is_local:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            if move and _same_device(local_path, Path(path).parent):
-                os.replace(local_path, path)
+        with self._writing(path):
+            if self.is_local:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                if move and _same_device(local_path, Path(path).parent):
+                    os.replace(local_path, path)
+                else:
+                    self._write_local_atomic(path, lambda fh: _copy_into(local_path, fh))
+                    if move:
+                        os.unlink(local_path)
             else:
-                self._write_local_atomic(path, lambda fh: _copy_into(local_path, fh))
+                self.fs.put_file(str(local_path), path)
                 if move:
                     os.unlink(local_path)
-        else:
-            self.fs.put_file(str(local_path), path)
-            if move:
-                os.unlink(local_path)
         return Blob(digest, size)
 
     @contextmanager
@@ -168,12 +222,14 @@ class Store:
         """A local temporary path on the store's device (for a cheap move into place)."""
         if self.is_local:
             tmp_dir = Path(self.root) / "tmp"
-            tmp_dir.mkdir(parents=True, exist_ok=True)
+            with self._writing(tmp_dir):
+                tmp_dir.mkdir(parents=True, exist_ok=True)
         else:
             tmp_dir = Path(tempfile.gettempdir())
         path = tmp_dir / f"{uuid.uuid4().hex}{suffix}"
         try:
-            yield path
+            with self._writing(path):  # e.g. pyarrow writing a table there
+                yield path
         finally:
             if path.exists():
                 path.unlink()
@@ -249,23 +305,25 @@ class Store:
     def fetch_to(self, digest: str, dest: str | os.PathLike[str], *, label: str = "") -> Path:
         """Copy a blob to a local file, verifying it; the file appears only when complete."""
         target = Path(dest)
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.part"
-        try:
-            source = self.blob_path(digest)
+        what = f"{label or 'blob ' + digest}"
+        with write_errors(what, target, "free space there or choose a writable place"):
+            target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                if self.is_local:
-                    shutil.copyfile(source, tmp)
-                else:
-                    self.fs.get_file(source, str(tmp))
-            except FileNotFoundError as exc:
-                raise NotFound(self._missing_message(digest, label)) from exc
-            actual, _ = hash_file(tmp)
-            self._verify(digest, actual, label)
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+                source = self.blob_path(digest)
+                try:
+                    if self.is_local:
+                        shutil.copyfile(source, tmp)
+                    else:
+                        self.fs.get_file(source, str(tmp))
+                except FileNotFoundError as exc:
+                    raise NotFound(self._missing_message(digest, label)) from exc
+                actual, _ = hash_file(tmp)
+                self._verify(digest, actual, label)
+                os.replace(tmp, target)
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
         return target
 
     def _verify(self, expected: str, actual: str, label: str) -> None:
@@ -310,6 +368,31 @@ class Store:
 
     def size_of(self, digest: str) -> int:
         return int(self.fs.size(self.blob_path(digest)) or 0)
+
+
+def _open_filesystem(url: str, options: dict[str, Any]) -> tuple[Any, str]:
+    """fsspec's filesystem and root for ``url``; an unknown protocol or a missing
+    package is a StoreError naming the URL and what to do."""
+    try:
+        fs, root = fsspec.core.url_to_fs(url, **options)
+    except ImportError as exc:
+        protocol = url.split("://", 1)[0]
+        spec = known_implementations.get(protocol, {})
+        package = str(spec.get("class", "")).split(".", 1)[0] or "the package it names"
+        raise StoreError(
+            f"the store {url!r} needs {package}, which is not installed ({exc}); "
+            f"pip install {package}, or fix url under [store] in config.toml"
+        ) from exc
+    except ValueError as exc:
+        if "protocol" not in str(exc).lower():
+            raise
+        protocol = url.split("://", 1)[0]
+        known = ", ".join(sorted(fsspec.available_protocols()))
+        raise StoreError(
+            f"the store {url!r} uses the protocol {protocol!r}, which fsspec does not know; "
+            f"fix url under [store] in config.toml (known protocols: {known})"
+        ) from exc
+    return fs, str(root)
 
 
 def _same_device(path: str | os.PathLike[str], directory: Path) -> bool:

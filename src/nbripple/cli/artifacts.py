@@ -405,10 +405,13 @@ def card(ref: str, source: IO[str] | None, card_type: str | None, history: bool,
 @click.option("--time-partition", default=None, metavar="ISO",
               help="Time partition (ISO date/time); a new artifact becomes time-partitioned "
               "by day.")
+@click.option("--follow-symlinks", is_flag=True, default=False,
+              help="Store what symbolic links point to (by default a link out of the tree, "
+              "dangling or looping is refused; links inside a directory are kept as links).")
 @json_option
 def push(name: str, path: Path, partitions: dict[str, str], card_file: IO[str] | None,
          card_type: str | None, kind: str | None, description: str | None,
-         time_partition: str | None, as_json: bool) -> None:
+         time_partition: str | None, follow_symlinks: bool, as_json: bool) -> None:
     """Register PATH (a file, a directory, or a .parquet/.csv table) as a new version of NAME.
 
     The version is produced by an `external` execution labelled "nbripple push".
@@ -417,7 +420,8 @@ def push(name: str, path: Path, partitions: dict[str, str], card_file: IO[str] |
     card_obj = _make_card(_read_card(card_file), card_type) if card_file is not None else None
     ws = get_workspace(create=True)
     pushed = push_path(ws, name, path, partitions=partitions, card=card_obj, kind=kind,
-                       description=description, time_partition=time_partition, notify=note)
+                       description=description, time_partition=time_partition, notify=note,
+                       follow_symlinks=follow_symlinks)
     version, execution_id = pushed.version, pushed.execution_id
     if as_json:
         print_json(wire.version_dict(version))

@@ -32,7 +32,7 @@ from ..errors import (
 from ..model import KINDS, ArtifactDecl, ArtifactVersion, CardRevision, Execution
 from ..refs import Pinned, Query, parse, partition_value, truncate_time
 from ..registry import make_catalog
-from ..store import Store, safe_join
+from ..store import Store
 from . import executions, values, writing
 from .views import Views
 
@@ -126,11 +126,12 @@ class Workspace(Views):
         time_partition: datetime | date | str | None = None,
         partitions: dict[str, Any] | None = None,
         execution_id: str | None = None,
+        follow_symlinks: bool = False,
     ) -> ArtifactVersion:
         """Store ``value`` as a new version of ``artifact`` (see Artifact.create_from)."""
         return writing.create_from(self, artifact.declaration, value, card,
                                    time_partition=time_partition, partitions=partitions,
-                                   execution_id=execution_id)
+                                   execution_id=execution_id, follow_symlinks=follow_symlinks)
 
     # -- executions (see .executions) ---------------------------------------
     def interactive_execution_id(self) -> str:
@@ -148,11 +149,8 @@ class Workspace(Views):
         return executions.consumer_execution_id(self)
 
     def notebook_file(self, digest: str, name: str) -> Path:
-        """A stored notebook (snapshot or executed) copied into the local cache."""
-        target = safe_join(self.settings.resolved_cache_dir / "notebooks" / digest, name)
-        if not target.exists():
-            self.store.fetch_to(digest, target, label=name)
-        return target
+        """A stored notebook (snapshot or executed) copied into the local cache, verified."""
+        return values.cached_notebook(self, digest, name)
 
     def find_execution(self, execution_id: str) -> Execution | None:
         """The execution with that id, or None."""

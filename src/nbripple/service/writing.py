@@ -5,7 +5,8 @@ directories and tables under an external execution.
 
 from __future__ import annotations
 
-import os
+import unicodedata
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
     from .workspace import Workspace
 
 MAX_PARTITION_VALUE = 1024
+# Besides the control characters (C0, DEL, C1): line and paragraph separators and the
+# bidi overrides, which rearrange how a value (and the line it is printed on) reads.
+_REFUSED_IN_PARTITIONS = frozenset("\u2028\u2029\u202a\u202b\u202c\u202d\u202e"
+                                   "\u2066\u2067\u2068\u2069")
 PUSH_KINDS = ("table", "file", "directory")
 TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
 
@@ -90,13 +95,21 @@ def normalize_partitions(decl: ArtifactDecl, given: dict[str, Any], *,
         if key not in given:
             continue
         text = partition_value(given[key])
-        if len(text) > MAX_PARTITION_VALUE or any(ord(ch) < 32 for ch in text):
+        bad = next((ch for ch in text if _refused_in_partition(ch)), None)
+        if len(text) > MAX_PARTITION_VALUE or bad is not None:
+            found = "" if bad is None else \
+                f" (it holds U+{ord(bad):04X} {unicodedata.name(bad, 'a control character')})"
             raise PartitionError(
                 f"partition value for {key!r} must be at most {MAX_PARTITION_VALUE} "
-                "characters without control characters (newlines, NUL...)"
+                "characters without control characters (newlines, NUL, DEL, C1 controls, "
+                f"line separators, bidi overrides){found}"
             )
         out[key] = text
     return out
+
+
+def _refused_in_partition(ch: str) -> bool:
+    return unicodedata.category(ch) == "Cc" or ch in _REFUSED_IN_PARTITIONS
 
 
 def resolve_time_partition(decl: ArtifactDecl,
@@ -123,6 +136,7 @@ def create_from(
     time_partition: datetime | date | str | None = None,
     partitions: dict[str, Any] | None = None,
     execution_id: str | None = None,
+    follow_symlinks: bool = False,
 ) -> ArtifactVersion:
     """Store ``value`` as a new version of the declared artifact (see Artifact.create_from)."""
     parts = normalize_partitions(decl, partitions or {}, complete=True)
@@ -130,19 +144,54 @@ def create_from(
     card_obj = as_card(card)
     recorded = check_declaration(ws, decl)  # also when the kind is pinned in code
     pinned = decl.kind or recorded.kind
-    slow = pinned in ("table", "file", "directory") or codecs.table_type(value) is not None \
-        or isinstance(value, os.PathLike)
+    kind = pinned or _unpinned_kind(ws, decl, recorded is not decl, value)
+    slow = kind in ("table", "file", "directory")
     release = ws._warm_catalog(slow and context.current_run() is None)
     try:
         try:
-            encoded = codecs.encode(value, ws.store, pinned)
+            encoded = codecs.encode(value, ws.store, kind, follow_symlinks=follow_symlinks)
         except KindError as exc:
             if pinned is None:
                 raise
-            raise KindError(f"{decl.name} is declared kind={pinned!r}: {exc}") from exc
-        return _commit_or_stage(ws, decl, parts, tp, card_obj, encoded, execution_id)
+            raise type(exc)(f"{decl.name} is declared kind={pinned!r}: {exc}") from exc
+        version = _commit_or_stage(ws, decl, parts, tp, card_obj, encoded, execution_id)
     finally:
         release()
+    if version.version == 1:
+        _first_kinds.setdefault(ws, {})[decl.name] = version.kind
+    return version
+
+
+# The kind of each artifact's first committed version, per workspace (it never changes).
+_first_kinds: weakref.WeakKeyDictionary[Workspace, dict[str, str]] = \
+    weakref.WeakKeyDictionary()
+
+
+def fixed_kind(ws: Workspace, name: str) -> str | None:
+    """The kind of the first committed version of ``name`` (None before there is one):
+    the kind every version takes while the declaration pins none."""
+    known = _first_kinds.setdefault(ws, {})
+    if name not in known:
+        first = ws.catalog.get_version(name, 1)
+        if first is None:
+            return None
+        known[name] = first.kind
+    return known[name]
+
+
+def _unpinned_kind(ws: Workspace, decl: ArtifactDecl, recorded: bool, value: Any) -> str:
+    """The kind ``value`` is stored as for an artifact whose declaration pins none: the
+    inferred kind, which must be the kind of the first version, so a consumer never
+    finds (say) a pickle where it read JSON before."""
+    kind = codecs.infer_kind(value)
+    first = fixed_kind(ws, decl.name) if recorded else None
+    if first is not None and first != kind:
+        raise KindError(
+            f"{decl.name} holds {first} versions (its first version fixed the kind), but this "
+            f"value would be stored as {kind}; pass a {first}, or declare "
+            f"nr.Artifact({decl.name!r}, ..., kind={kind!r}) to store {kind} versions from now on"
+        )
+    return kind
 
 
 def _commit_or_stage(
@@ -193,6 +242,7 @@ def push(
     time_partition: str | None = None,
     label: str = "nbripple push",
     notify: Callable[[str], None] | None = None,
+    follow_symlinks: bool = False,
 ) -> Pushed:
     """Register ``path`` (a file, a directory, a .parquet/.csv table) as a new version
     of ``name`` under an ``external`` execution labelled ``label``.
@@ -225,10 +275,17 @@ def push(
     parts = normalize_partitions(decl, partitions, complete=True)
     if time_partition is not None:
         truncate_time(time_partition, decl.time_granularity)
+    if kind is None and decl.kind is None and recorded is not None:
+        kind = fixed_kind(ws, name)  # e.g. a .csv pushed to an artifact of files
+        if kind is not None and kind not in PUSH_KINDS:
+            raise KindError(f"{name} holds {kind} versions (its first version fixed the "
+                            "kind); push stores tables, files and directories only: create "
+                            "its versions from Python")
     value = ingest_value(path, kind or decl.kind, name)
     with external_execution(ws, label) as execution_id:
         version = create_from(ws, decl, value, card, time_partition=time_partition,
-                              partitions=parts, execution_id=execution_id)
+                              partitions=parts, execution_id=execution_id,
+                              follow_symlinks=follow_symlinks)
     return Pushed(version, execution_id)
 
 
