@@ -33,16 +33,15 @@ from .executors import Executor, RunJob
 from .launchplans import spec_parameters, trigger_matches
 from .model import Execution, Firing, PlanRecord
 from .registry import make_executor
-from .service.executions import ORPHANED, make_execution, run_error, sweep_dead_executions
+from .service.executions import make_execution, run_error, sweep_dead_executions
+from .service.firings import SHUTDOWN_CANCEL, reconcile_firings, settle_firing
 from .service.plans import due_ticks
 from .workspace import Workspace, current, new_execution_id
 
 log = logging.getLogger("nbripple.watcher")
 
-MAX_RECOVERIES = 3
 MISFIRE_GRACE_S = 10.0  # catchup="none": a tick later than this is missed, not late
 MAX_BACKOFF_S = 30.0  # a failing pass is retried after at most this long
-SHUTDOWN_CANCEL = "the watcher stopped this run"  # evalue of a run cancelled at shutdown
 
 
 class Watcher:
@@ -436,66 +435,13 @@ class Watcher:
 
     def _settle(self, firing_id: str, execution: Execution | None, *,
                 shutdown: bool = False) -> None:
-        firing = self.catalog.get_firing(firing_id)
-        if firing is None:
-            return
-        status = execution.status if execution else "failed"
-        error = (execution.error or {}) if execution else {}
-        if status == "succeeded":
-            self.catalog.update_firing(firing_id, status="succeeded", reason=None)
-            return
-        if status == "cancelled" and (shutdown or error.get("evalue") == SHUTDOWN_CANCEL):
-            # stopped with its watcher, not by a user: owed again, as after kill -9
-            self.catalog.update_firing(
-                firing_id, status="pending", recoveries=firing.recoveries + 1,
-                reason=f"owed again: the watcher stopped before execution "
-                       f"{firing.execution_id} finished")
-            return
-        if status == "cancelled":
-            self.catalog.update_firing(firing_id, status="cancelled",
-                                       reason="the run was cancelled")
-            return
-        if status == "failed" and error.get("ename") == ORPHANED:
-            if firing.recoveries < MAX_RECOVERIES:
-                self.catalog.update_firing(
-                    firing_id, status="pending", recoveries=firing.recoveries + 1,
-                    reason=f"re-run: execution {firing.execution_id} was orphaned")
-            else:
-                self.catalog.update_firing(firing_id, status="failed",
-                                           reason="orphaned too many times")
-            return
-        plan = self.catalog.plan_versions(firing.plan)
-        spec = dict(plan).get(firing.plan_version, {})
-        retries = int(spec.get("retries", 0))
-        tries = firing.attempts - firing.recoveries
-        reason = f"{error.get('ename', 'failed')}: {error.get('evalue', '')}".strip()
-        if tries <= retries:
-            delay = float(spec.get("retry_delay_s", 1.0)) * (2 ** (tries - 1))
-            self.catalog.update_firing(
-                firing_id, status="pending", reason=f"retrying after {reason}",
-                next_attempt_at=self.clock() + timedelta(seconds=delay),
-            )
-        else:
-            self.catalog.update_firing(firing_id, status="failed", reason=reason)
+        settle_firing(self.catalog, firing_id, execution, now=self.clock(), shutdown=shutdown)
 
     def _recover_orphans(self) -> None:
         """Mark runs whose process died as failed, and owe their firings again; settle
         firings whose run ended while no watcher was looking."""
         sweep_dead_executions(self.catalog, skip=set(self._running), host=self.host)
-        self._reconcile_firings()
-
-    def _reconcile_firings(self) -> None:
-        for firing in self.catalog.firings(status="running"):
-            if firing.execution_id is None or firing.execution_id in self._running:
-                continue
-            execution = self.catalog.get_execution(firing.execution_id)
-            if execution is None:
-                self.catalog.update_firing(
-                    firing.id, status="pending", recoveries=firing.recoveries + 1,
-                    reason="re-run: its execution was never recorded",
-                )
-            elif execution.status not in ("queued", "running"):
-                self._settle(firing.id, execution)
+        reconcile_firings(self.catalog, set(self._running), now=self.clock())
 
     # -- helpers for tests, demos and notebooks ---------------------------------------
     def wait_idle(self, timeout: float = 60.0, settle: float = 0.3) -> bool:
