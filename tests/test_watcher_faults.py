@@ -353,3 +353,16 @@ def test_reused_pid_and_stale_heartbeat_count_as_gone(home, ws):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_never_firing_plan_is_not_activated(home, ws):
+    nr.register(nr.LaunchPlan("good", notebook=FIXTURES / "echo.ipynb",
+                              parameters={"text": "hi"}, schedule="0 2 * * *"))
+    spec = {**lp.get_plan("good").spec, "name": "never", "schedule": "0 0 30 2 *"}
+    ws.catalog.register_plan("never", spec, lp.spec_hash(spec))
+    result = CliRunner().invoke(main, ["activate", "never"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: plan never cannot be activated: scheduling "
+                                    "failed: schedule '0 0 30 2 *' never fires")
+    assert len(result.stderr.splitlines()) == 1
+    assert lp.get_plan("never").active is False

@@ -40,6 +40,7 @@ from .model import ArtifactVersion, Firing, PlanRecord
 from .parameters import ParametersError, find_parameters_cell, parse_parameters
 from .refs import Pinned, Query, parse, validate_name
 from .service import Workspace, current
+from .service.plans import schedule_problem
 
 CATCHUP_MODES = ("latest", "all", "none")
 
@@ -388,6 +389,11 @@ def deactivate(name: str, *, workspace: Workspace | None = None) -> PlanRecord:
 
 def _set_active(name: str, active: bool, workspace: Workspace | None) -> PlanRecord:
     ws = workspace or current()
+    plan = ws.catalog.get_plan(name) if active else None
+    problem = schedule_problem(plan) if plan is not None else None
+    if problem is not None:  # registered before schedules were checked
+        raise PlanError(f"plan {name} cannot be activated: {problem} "
+                        "(fix the schedule in its plans file and register it again)")
     try:
         ws.catalog.set_plan_active(name, active)
     except KeyError as exc:
