@@ -215,8 +215,8 @@ def sweep_dead_executions(catalog: Catalog, *, skip: frozenset[str] | set[str] =
                 error=run_error(ORPHANED, f"{why} ({where}) before the "
                                 f"{execution.kind} execution finished"),
             )
-            log.warning("execution %s (%s) lost its process (%s); marked failed",
-                        execution.id, execution.kind, where)
+            log.info("execution %s (%s) lost its process (%s); marked failed",
+                     execution.id, execution.kind, where)
             swept.append(execution)
     return swept
 
