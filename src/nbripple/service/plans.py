@@ -128,9 +128,8 @@ def recent_firings(ws: Workspace, name: str, limit: int = RECENT) -> list[Firing
 
 def overview(ws: Workspace, limit: int = RECENT) -> list[tuple[PlanRecord, list[Firing]]]:
     """Every plan with its newest firings (what ``nbripple plans`` lists)."""
-    from ..launchplans import plans
-
-    return [(plan, recent_firings(ws, plan.name, limit)) for plan in plans(workspace=ws)]
+    found: list[PlanRecord] = ws.catalog.list_plans()
+    return [(plan, recent_firings(ws, plan.name, limit)) for plan in found]
 
 
 def live_watchers(ws: Workspace) -> list[dict[str, Any]]:
