@@ -143,6 +143,35 @@ def test_watcher_survives_failing_passes_and_says_so(home, ws, recording_executo
         watcher.stop(timeout=30)
 
 
+def test_a_run_that_ended_during_a_failing_pass_is_settled_by_the_next(
+        home, ws, recording_executor, monkeypatch):
+    nr.register(nr.LaunchPlan("good", notebook=FIXTURES / "echo.ipynb",
+                              parameters={"text": "hi"}))
+    nr.activate("good")
+    lp.launch("good")
+    executor = recording_executor(end=True)  # each job 'ends' at once, as a dead run
+    watcher = Watcher(executor=executor, poll_interval=0.01, housekeeping_s=3600,
+                      grace_period_s=0)
+    assert watcher.run_once()
+    assert len(executor.jobs) == 1
+    real = watcher.catalog.get_execution
+    fail = iter([True])
+
+    def flaky(execution_id: str) -> Any:
+        if next(fail, False):
+            raise CatalogLockedError("the catalog is locked (test)")
+        return real(execution_id)
+
+    monkeypatch.setattr(watcher.catalog, "get_execution", flaky)
+    with pytest.raises(CatalogLockedError):
+        watcher.run_once(force=False)
+    assert watcher.run_once(force=False)  # the failed pass is done again at once
+    (firing,) = lp.firings("good")
+    assert firing.status == "failed"
+    assert firing.reason is not None and "RunProcessDied" in firing.reason
+    watcher.stop()
+
+
 LOCK_HOLDER = """
 import sys, time
 import nbripple as nr

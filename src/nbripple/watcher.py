@@ -93,6 +93,7 @@ class Watcher:
         self._accepting = True
         self._shut_down = False
         self.passes = 0
+        self._unreaped: list[str] = []
         self.consecutive_failures = 0
         self.last_error: str | None = None
         self.last_error_at: datetime | None = None
@@ -217,7 +218,8 @@ class Watcher:
         # as a change at the next poll (the pass's own writes cost one extra pass).
         signature = self.catalog.change_token()
         changed = signature != self._signature
-        ended = self.executor.ended() if self._running else []
+        # runs that ended stay owed to a pass until one reaps them
+        ended = [*self._unreaped, *(self.executor.ended() if self._running else [])]
         housekeeping = time.monotonic() >= self._next_housekeeping
         due = self._wake_at is not None and now >= self._wake_at
         if not (force or changed or ended or housekeeping or due):
@@ -225,6 +227,9 @@ class Watcher:
         self._signature = signature
         try:
             self._pass(now, ended, housekeeping)
+        except BaseException:
+            self._signature = None  # a failed pass is done again on the next call
+            raise
         finally:
             self.catalog.close()  # never hold the file between passes
         self.passes += 1
@@ -413,25 +418,30 @@ class Watcher:
     # -- outcomes -----------------------------------------------------------------
     def _reap(self, ended: list[str] | None = None, *, cancelled: bool = False) -> None:
         if ended is None:
-            ended = self.executor.ended()
+            ended = [*self._unreaped, *self.executor.ended()]
         if cancelled:
             ended = [*ended, *self._running]
-        for execution_id in dict.fromkeys(ended):
-            firing_id = self._running.pop(execution_id, None)
-            if firing_id is None:
-                continue
+        self._unreaped = list(dict.fromkeys(ended))  # what a failure here leaves owed
+        for execution_id in list(self._unreaped):
+            firing_id = self._running.get(execution_id)
+            if firing_id is not None:
+                self._reap_one(execution_id, firing_id, cancelled)
+                self._running.pop(execution_id, None)
+            self._unreaped.remove(execution_id)
+
+    def _reap_one(self, execution_id: str, firing_id: str, cancelled: bool) -> None:
+        execution = self.catalog.get_execution(execution_id)
+        if execution is not None and execution.status in ("queued", "running"):
+            status = "cancelled" if cancelled else "failed"
+            self.catalog.finish_execution(
+                execution_id, commit_staged=False, status=status,
+                finished_at=datetime.now(UTC),
+                error=run_error("Cancelled", SHUTDOWN_CANCEL) if cancelled else
+                run_error("RunProcessDied", "the run's process ended before the run "
+                          "finished"),
+            )
             execution = self.catalog.get_execution(execution_id)
-            if execution is not None and execution.status in ("queued", "running"):
-                status = "cancelled" if cancelled else "failed"
-                self.catalog.finish_execution(
-                    execution_id, commit_staged=False, status=status,
-                    finished_at=datetime.now(UTC),
-                    error=run_error("Cancelled", SHUTDOWN_CANCEL) if cancelled else
-                    run_error("RunProcessDied", "the run's process ended before the run "
-                              "finished"),
-                )
-                execution = self.catalog.get_execution(execution_id)
-            self._settle(firing_id, execution, shutdown=cancelled)
+        self._settle(firing_id, execution, shutdown=cancelled)
 
     def _settle(self, firing_id: str, execution: Execution | None, *,
                 shutdown: bool = False) -> None:
