@@ -340,3 +340,22 @@ def wait_for(condition: Any, timeout: float, what: str, log_path: Path) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}; watcher log:\n{log_path.read_text()}")
+
+
+def test_register_of_a_file_calling_sys_exit_is_one_line(home: Path, tmp_path: Path) -> None:
+    exits = tmp_path / "exits.py"
+    exits.write_text("import sys\nsys.exit(3)\n")
+    assert_one_line_error(cli("register", str(exits)),
+                          "exits.py called sys.exit(3) while it was imported (line 2)")
+    assert nr.plans() == []
+
+
+def test_register_of_a_never_firing_schedule_is_one_line(home: Path, tmp_path: Path) -> None:
+    plans_file = tmp_path / "never.py"
+    plans_file.write_text(
+        "import nbripple as nr\n"
+        f"p = nr.LaunchPlan('never', notebook={str(NOTEBOOKS / 'echo.ipynb')!r},\n"
+        "                  parameters={'text': 'x'}, schedule='0 0 30 2 *')\n")
+    assert_one_line_error(cli("register", str(plans_file)),
+                          "plan never: schedule '0 0 30 2 *' never fires")
+    assert nr.plans() == []

@@ -561,3 +561,47 @@ def test_launch_refuses_an_inactive_or_unknown_plan(ws: nr.Workspace) -> None:
     with pytest.raises(PlanNotFound, match="no launch plan named 'nope'"):
         nr.launch("nope")
     assert all_firings(ws, "echo_plan") == []
+
+
+@pytest.mark.parametrize("expression", ["0 0 30 2 *", "0 0 31 4 *", "0 0 31 6,9,11 *"])
+def test_a_schedule_that_never_fires_is_refused_at_register(ws: nr.Workspace,
+                                                            expression: str) -> None:
+    plan = nr.LaunchPlan("never", notebook=ECHO, parameters={"text": "x"},
+                         schedule=expression)
+    with pytest.raises(PlanError, match=r"plan never: schedule .* never fires") as info:
+        nr.register(plan)
+    assert "\n" not in str(info.value)
+    assert nr.plans() == []
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("retry_delay_s", "x", "retry_delay_s must be a number of seconds >= 0, got 'x'"),
+    ("retry_delay_s", True, "retry_delay_s must be a number"),
+    ("retry_delay_s", float("nan"), "retry_delay_s must be a number"),
+    ("timeout", "x", "timeout must be a number of seconds > 0"),
+    ("timeout", 0, "timeout must be a number of seconds > 0"),
+    ("concurrency", True, "concurrency must be an integer >= 1, got True"),
+    ("max_chain_depth", 2.5, "max_chain_depth must be an integer >= 1"),
+    ("retries", False, "retries must be an integer >= 0"),
+    ("kernel_name", 3, "kernel_name must be a string or None, got int 3"),
+    ("kernel_name", "", "kernel_name is empty"),
+    ("description", None, "description must be a string, got NoneType"),
+    ("parameters", ["text"], "parameters must be a dict"),
+    ("schedule", 5, "schedule must be a cron string"),
+    ("notebook", 5, "notebook must be a path to a .ipynb file, got int 5"),
+])
+def test_every_launch_plan_argument_is_type_checked(ws: nr.Workspace, option: str,
+                                                    value: Any, message: str) -> None:
+    arguments: dict[str, Any] = {"notebook": ECHO, "parameters": {"text": "x"}, option: value}
+    plan = nr.LaunchPlan("typed", **arguments)
+    with pytest.raises(PlanError) as info:
+        nr.register(plan)
+    assert message in str(info.value)
+    assert str(info.value).startswith("plan typed: ")
+    assert "\n" not in str(info.value)
+    assert nr.plans() == []
+
+
+def test_a_plan_name_that_is_not_a_string_is_a_plan_error(ws: nr.Workspace) -> None:
+    with pytest.raises(PlanError, match="a launch plan's name must be a string, got int 5"):
+        nr.register(nr.LaunchPlan(5, notebook=ECHO))  # type: ignore[arg-type]

@@ -233,7 +233,7 @@ def test_two_watchers_fire_every_event_exactly_once(home, ws):
     assert sorted(nr.load(v) for v in nr.versions("done")) == [f"item-{i}" for i in range(6)]
 
 
-def test_sigterm_lets_runs_finish_within_grace_then_cancels(home, ws):
+def test_sigterm_lets_runs_finish_within_grace_then_cancels_and_owes(home, ws):
     register_work_plan(FIXTURES, parameters={"seconds": 60})
     proc = WatcherProcess(home, grace=1.0)
     try:
@@ -251,7 +251,8 @@ def test_sigterm_lets_runs_finish_within_grace_then_cancels(home, ws):
     assert run.status == "cancelled"
     assert ws.catalog.get_artifact("done") is None
     (firing,) = ws.catalog.firings(plan="work")
-    assert firing.status == "cancelled"
+    assert firing.status == "pending"  # stopped with its watcher: owed to the next one
+    assert firing.reason is not None and "owed again" in firing.reason
 
 
 # -- retries ------------------------------------------------------------------------

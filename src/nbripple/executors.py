@@ -94,8 +94,10 @@ class LocalExecutor:
             command += ["--warm", warm_kernel]
         if self._owner is not None:
             command += ["--owner", str(self._owner)]
+        # Its own session and process group: Ctrl-C in the watcher's terminal reaches
+        # the run (and its kernel) only through the watcher's shutdown.
         return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                start_new_session=False)
+                                start_new_session=True)
 
     def _replenish(self) -> None:
         for proc in self._idle:
@@ -139,7 +141,7 @@ class LocalExecutor:
             try:
                 proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                proc.kill()
+                _kill_group(proc)
                 proc.wait(timeout=5)
         return stopped
 
@@ -152,12 +154,20 @@ class LocalExecutor:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                _kill_group(proc)
                 proc.wait(timeout=5)
         self._idle = []
         for proc in self._procs.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=1)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a run process and everything in its process group (its kernel)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
 
 
 def _send(stdin: IO[bytes] | None, job: RunJob) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import math
 import os
 import sys
 import traceback
@@ -39,6 +40,7 @@ from .model import ArtifactVersion, Firing, PlanRecord
 from .parameters import ParametersError, find_parameters_cell, parse_parameters
 from .refs import Pinned, Query, parse, validate_name
 from .service import Workspace, current
+from .service.plans import schedule_problem
 
 CATCHUP_MODES = ("latest", "all", "none")
 
@@ -111,7 +113,19 @@ class LaunchPlan:
 
     def to_spec(self) -> dict[str, Any]:
         """Validate the plan and return its JSON spec (what the catalog stores)."""
+        if not isinstance(self.name, str):
+            raise PlanError(f"a launch plan's name must be a string, got "
+                            f"{type(self.name).__name__} {self.name!r:.40}")
         validate_name(self.name)
+        if not isinstance(self.notebook, str | os.PathLike) or not str(self.notebook):
+            raise PlanError(f"plan {self.name}: notebook must be a path to a .ipynb file, "
+                            f"got {type(self.notebook).__name__} {self.notebook!r:.40}")
+        if self.parameters is not None and not isinstance(self.parameters, dict):
+            raise PlanError(f"plan {self.name}: parameters must be a dict of parameter "
+                            f"names to values, got {type(self.parameters).__name__}")
+        if self.schedule is not None and not isinstance(self.schedule, str):
+            raise PlanError(f"plan {self.name}: schedule must be a cron string such as "
+                            f"'0 2 * * *', got {type(self.schedule).__name__}")
         path = self.notebook_path()
         if not path.is_file():
             looked = str(path) if Path(self.notebook).expanduser().is_absolute() else \
@@ -164,10 +178,24 @@ class LaunchPlan:
             raise PlanError(f"plan {self.name}: catchup must be one of {CATCHUP_MODES}")
         for attr, low in (("max_chain_depth", 1), ("concurrency", 1), ("retries", 0)):
             value = getattr(self, attr)
-            if not isinstance(value, int) or value < low:
-                raise PlanError(f"plan {self.name}: {attr} must be an integer >= {low}")
-        if self.retry_delay_s < 0:
-            raise PlanError(f"plan {self.name}: retry_delay_s must be >= 0")
+            if not _is_int(value) or value < low:
+                raise PlanError(f"plan {self.name}: {attr} must be an integer >= {low}, "
+                                f"got {value!r:.40}")
+        if not _is_number(self.retry_delay_s) or self.retry_delay_s < 0:
+            raise PlanError(f"plan {self.name}: retry_delay_s must be a number of seconds "
+                            f">= 0, got {self.retry_delay_s!r:.40}")
+        if self.timeout is not None and (not _is_number(self.timeout) or self.timeout <= 0):
+            raise PlanError(f"plan {self.name}: timeout must be a number of seconds > 0 "
+                            f"(or None for no timeout), got {self.timeout!r:.40}")
+        for attr in ("kernel_name", "description"):
+            value = getattr(self, attr)
+            if not isinstance(value, str) and not (attr == "kernel_name" and value is None):
+                raise PlanError(f"plan {self.name}: {attr} must be a string"
+                                f"{' or None' if attr == 'kernel_name' else ''}, "
+                                f"got {type(value).__name__} {value!r:.40}")
+        if self.kernel_name == "":
+            raise PlanError(f"plan {self.name}: kernel_name is empty; name a Jupyter kernel "
+                            "(e.g. 'python3') or leave it None")
         return {
             "name": self.name,
             "notebook": str(path),
@@ -243,6 +271,22 @@ def _check_cron(plan: str, expression: str) -> None:
             "(five fields: minute hour day-of-month month day-of-week, e.g. '0 2 * * *', "
             "or an alias such as '@daily')"
         )
+    try:
+        croniter(expression, datetime.now(UTC)).get_next(datetime)
+    except Exception as exc:  # CroniterBadDateError: no date matches (e.g. 30 February)
+        raise PlanError(
+            f"plan {plan}: schedule {expression!r} never fires (no date matches it); "
+            "fix the day-of-month / month fields"
+        ) from exc
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) \
+        and math.isfinite(value)
 
 
 def spec_hash(spec: dict[str, Any]) -> str:
@@ -345,6 +389,11 @@ def deactivate(name: str, *, workspace: Workspace | None = None) -> PlanRecord:
 
 def _set_active(name: str, active: bool, workspace: Workspace | None) -> PlanRecord:
     ws = workspace or current()
+    plan = ws.catalog.get_plan(name) if active else None
+    problem = schedule_problem(plan) if plan is not None else None
+    if problem is not None:  # registered before schedules were checked
+        raise PlanError(f"plan {name} cannot be activated: {problem} "
+                        "(fix the schedule in its plans file and register it again)")
     try:
         ws.catalog.set_plan_active(name, active)
     except KeyError as exc:
@@ -417,6 +466,10 @@ def load_plans_file(path: str | os.PathLike[str]) -> list[LaunchPlan]:
     sys.path.insert(0, str(file.parent))
     try:
         spec.loader.exec_module(module)
+    except SystemExit as exc:
+        raise PlanError(f"{path} called sys.exit({exc.code!r}) while it was imported"
+                        f"{_where(exc, file)}; a plans file only defines plans, remove "
+                        "the call") from exc
     except Exception as exc:
         raise PlanError(f"{path} failed to import{_where(exc, file)}: "
                         f"{type(exc).__name__}: {exc}") from exc

@@ -14,6 +14,7 @@ background thread in a kernel or a server (:meth:`Watcher.start` / :meth:`stop`)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -27,20 +28,20 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog
+from .errors import CatalogLockedError, SchemaVersionError
 from .executors import Executor, RunJob
 from .launchplans import spec_parameters, trigger_matches
 from .model import Execution, Firing, PlanRecord
-from .pids import pid_alive
 from .registry import make_executor
-from .service.executions import make_execution, run_error
+from .service.executions import make_execution, run_error, sweep_dead_executions
+from .service.firings import SHUTDOWN_CANCEL, reconcile_firings, settle_firing
 from .service.plans import due_ticks
 from .workspace import Workspace, current, new_execution_id
 
 log = logging.getLogger("nbripple.watcher")
 
-MAX_RECOVERIES = 3
-STALE_HEARTBEAT_S = 60.0
 MISFIRE_GRACE_S = 10.0  # catchup="none": a tick later than this is missed, not late
+MAX_BACKOFF_S = 30.0  # a failing pass is retried after at most this long
 
 
 class Watcher:
@@ -92,6 +93,10 @@ class Watcher:
         self._accepting = True
         self._shut_down = False
         self.passes = 0
+        self._unreaped: list[str] = []
+        self.consecutive_failures = 0
+        self.last_error: str | None = None
+        self.last_error_at: datetime | None = None
 
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> Watcher:
@@ -121,21 +126,60 @@ class Watcher:
         return self._thread is not None and self._thread.is_alive()
 
     def run_forever(self, *, signals: bool = True) -> None:
-        """Watch until stopped (SIGINT/SIGTERM when ``signals`` and in the main thread)."""
+        """Watch until stopped (SIGINT/SIGTERM when ``signals`` and in the main thread).
+
+        A pass that fails (a locked catalog, a full disk...) is logged and retried with
+        backoff: the watcher keeps running, and :meth:`state` says why it is failing.
+        """
         if signals and threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda *_: self._stop.set())
-        self.catalog.watcher_heartbeat(self.id, os.getpid(), self.host)
+        self._beat()
         start = getattr(self.executor, "start", None)  # optional in custom executors
         if start is not None:
             start(os.getpid())
         log.info("watcher %s started on %s", self.id, self.ws.home)
         try:
             while not self._stop.is_set():
-                self.run_once(force=False)
+                try:
+                    self.run_once(force=False)
+                except Exception as exc:
+                    self._stop.wait(self._failed_pass(exc))
+                    continue
+                if self.consecutive_failures:
+                    log.info("watcher pass succeeded again after %d failure(s)",
+                             self.consecutive_failures)
+                    self.consecutive_failures = 0
+                    self._beat()
                 self._stop.wait(self.poll_interval)
         finally:
             self._shutdown()
+
+    def _failed_pass(self, exc: Exception) -> float:
+        """Record a failed pass; returns how long to wait before the next try."""
+        self.consecutive_failures += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.last_error_at = datetime.now(UTC)
+        delay = min(MAX_BACKOFF_S, max(self.poll_interval, 0.05)
+                    * 2 ** min(self.consecutive_failures, 20))
+        log.warning("watcher pass failed (%d in a row), retrying in %.1fs: %s",
+                    self.consecutive_failures, delay, self.last_error)
+        with contextlib.suppress(Exception):  # the next pass reopens it
+            self.catalog.close()
+        return float(delay)
+
+    def _beat(self, *, stopped: bool = False) -> None:
+        try:
+            self.catalog.watcher_heartbeat(self.id, os.getpid(), self.host, stopped=stopped)
+        except Exception as exc:  # the next pass beats again
+            log.warning("watcher heartbeat not recorded: %s: %s", type(exc).__name__, exc)
+
+    def state(self) -> dict[str, Any]:
+        """This watcher's health: passes done, consecutive failed passes, the last error."""
+        return {"id": self.id, "pid": os.getpid(), "host": self.host, "passes": self.passes,
+                "running": len(self._running), "healthy": self.consecutive_failures == 0,
+                "consecutive_failures": self.consecutive_failures,
+                "last_error": self.last_error, "last_error_at": self.last_error_at}
 
     def _shutdown(self) -> None:
         if self._shut_down:
@@ -144,16 +188,24 @@ class Watcher:
         self._accepting = False
         deadline = time.monotonic() + self.grace_period_s
         while self._running and time.monotonic() < deadline:
-            self._reap()
+            self._guarded(self._reap)
             time.sleep(0.1)
         if self._running:
             stopped = self.executor.cancel_all()
-            log.warning("cancelled %d running execution(s) at shutdown", len(stopped))
-            self._reap(cancelled=True)
+            log.warning("cancelled %d running execution(s) at shutdown; their firings are "
+                        "owed to the next watcher", len(stopped))
+            self._guarded(lambda: self._reap(cancelled=True))
         self.executor.shutdown()
-        self.catalog.watcher_heartbeat(self.id, os.getpid(), self.host, stopped=True)
-        self.catalog.close()
+        self._beat(stopped=True)
+        self._guarded(self.catalog.close)
         log.info("watcher %s stopped", self.id)
+
+    def _guarded(self, step: Callable[[], object]) -> None:
+        """Run a shutdown step; a failure is logged (the next watcher recovers)."""
+        try:
+            step()
+        except Exception as exc:
+            log.warning("watcher shutdown: %s: %s", type(exc).__name__, exc)
 
     # -- one pass ---------------------------------------------------------------
     def run_once(self, *, force: bool = True) -> bool:
@@ -166,7 +218,8 @@ class Watcher:
         # as a change at the next poll (the pass's own writes cost one extra pass).
         signature = self.catalog.change_token()
         changed = signature != self._signature
-        ended = self.executor.ended() if self._running else []
+        # runs that ended stay owed to a pass until one reaps them
+        ended = [*self._unreaped, *(self.executor.ended() if self._running else [])]
         housekeeping = time.monotonic() >= self._next_housekeeping
         due = self._wake_at is not None and now >= self._wake_at
         if not (force or changed or ended or housekeeping or due):
@@ -174,6 +227,9 @@ class Watcher:
         self._signature = signature
         try:
             self._pass(now, ended, housekeeping)
+        except BaseException:
+            self._signature = None  # a failed pass is done again on the next call
+            raise
         finally:
             self.catalog.close()  # never hold the file between passes
         self.passes += 1
@@ -187,7 +243,7 @@ class Watcher:
         self._schedule(plans, now)
         if housekeeping:
             self._next_housekeeping = time.monotonic() + self.housekeeping_s
-            self._recover_orphans(now)
+            self._recover_orphans()
             self.catalog.watcher_heartbeat(self.id, os.getpid(), self.host)
         if self._accepting and not self._stop.is_set():
             self._dispatch(plans, now)
@@ -204,7 +260,10 @@ class Watcher:
             for event in events:
                 for plan in triggered:
                     if event.seq > (plan.activated_seq or 0):
-                        self._consider(plan, event.name, event.version, event.seq)
+                        try:
+                            self._consider(plan, event.name, event.version, event.seq)
+                        except Exception as exc:
+                            self._plan_failed(plan, "matching a new version", exc)
                 self._cursor = event.seq
             self.catalog.advance_watch_cursor(self._cursor)
 
@@ -239,25 +298,43 @@ class Watcher:
         for plan in plans.values():
             if not plan.spec.get("schedule"):
                 continue
-            due, wake_at = due_ticks(plan, now)
-            if wake_at is not None:
-                self._wake(wake_at)
-            if not due:
-                continue
-            mode = plan.spec.get("catchup", "latest")
-            grace = timedelta(seconds=max(MISFIRE_GRACE_S, 2 * self.poll_interval))
-            if mode == "all":
-                fire = due
-            elif mode == "none":
-                fire = [due[-1]] if now - due[-1] <= grace else []
-            else:
-                fire = due[-1:]
-            for tick in fire:
-                self.catalog.add_firing(
-                    plan=plan.name, plan_version=plan.version, dedup_key=f"tick:{tick.isoformat()}",
-                    kind="schedule", chain_depth=0, tick=tick,
-                )
-            self.catalog.update_plan_state(plan.name, schedule_anchor=due[-1])
+            try:
+                self._schedule_plan(plan, now)
+            except Exception as exc:
+                self._plan_failed(plan, "scheduling", exc)
+
+    def _schedule_plan(self, plan: PlanRecord, now: datetime) -> None:
+        due, wake_at = due_ticks(plan, now)
+        if wake_at is not None:
+            self._wake(wake_at)
+        if not due:
+            return
+        mode = plan.spec.get("catchup", "latest")
+        grace = timedelta(seconds=max(MISFIRE_GRACE_S, 2 * self.poll_interval))
+        if mode == "all":
+            fire = due
+        elif mode == "none":
+            fire = [due[-1]] if now - due[-1] <= grace else []
+        else:
+            fire = due[-1:]
+        for tick in fire:
+            self.catalog.add_firing(
+                plan=plan.name, plan_version=plan.version, dedup_key=f"tick:{tick.isoformat()}",
+                kind="schedule", chain_depth=0, tick=tick,
+            )
+        self.catalog.update_plan_state(plan.name, schedule_anchor=due[-1])
+
+    def _plan_failed(self, plan: PlanRecord, stage: str, exc: Exception) -> None:
+        """Record on the plan what it raised; the other plans keep firing. A fault of
+        the catalog or the machine (not the plan's) fails the pass instead: it is
+        retried, and nothing owed is lost."""
+        if isinstance(exc, CatalogLockedError | SchemaVersionError | OSError) \
+                or type(exc).__module__.split(".")[0] == "duckdb":
+            raise exc
+        reason = f"{stage} failed: {type(exc).__name__}: {exc}"
+        if plan.stopped_reason != reason:
+            log.warning("plan %s: %s", plan.name, reason)
+            self.catalog.update_plan_state(plan.name, stopped_reason=reason)
 
     def _wake(self, at: datetime) -> None:
         if self._wake_at is None or at < self._wake_at:
@@ -287,10 +364,15 @@ class Watcher:
             if per_plan.get(firing.plan, 0) >= int(plan.spec.get("concurrency", 1)):
                 continue
             key = (firing.plan, firing.plan_version)
-            if key not in specs:
-                specs[key] = dict(self.catalog.plan_versions(firing.plan)).get(
-                    firing.plan_version, plan.spec)
-            if self._start(firing, specs[key]):
+            try:
+                if key not in specs:
+                    specs[key] = dict(self.catalog.plan_versions(firing.plan)).get(
+                        firing.plan_version, plan.spec)
+                started = self._start(firing, specs[key])
+            except Exception as exc:
+                self._plan_failed(plan, "launching", exc)
+                continue
+            if started:
                 per_plan[firing.plan] = per_plan.get(firing.plan, 0) + 1
 
     def _start(self, firing: Firing, spec: dict[str, Any]) -> bool:
@@ -315,11 +397,20 @@ class Watcher:
         if not self.catalog.start_firing(firing.id, execution):
             return False  # another watcher took it
         self._running[execution_id] = firing.id
-        self.executor.submit(RunJob(
-            execution_id=execution_id, home=str(self.ws.home), notebook=spec["notebook"],
-            parameters=parameters, kernel_name=spec.get("kernel_name"),
-            timeout=spec.get("timeout"), watcher_pid=os.getpid(),
-        ))
+        try:
+            self.executor.submit(RunJob(
+                execution_id=execution_id, home=str(self.ws.home), notebook=spec["notebook"],
+                parameters=parameters, kernel_name=spec.get("kernel_name"),
+                timeout=spec.get("timeout"), watcher_pid=os.getpid(),
+            ))
+        except Exception as exc:  # the run never started: record why, settle the firing
+            self._running.pop(execution_id, None)
+            self.catalog.finish_execution(
+                execution_id, commit_staged=False, status="failed",
+                finished_at=datetime.now(UTC),
+                error=run_error(type(exc).__name__, f"the run could not start: {exc}"))
+            self._settle(firing.id, self.catalog.get_execution(execution_id))
+            raise
         log.info("plan %s fired (%s) -> execution %s", firing.plan, firing.dedup_key,
                  execution_id)
         return True
@@ -327,92 +418,40 @@ class Watcher:
     # -- outcomes -----------------------------------------------------------------
     def _reap(self, ended: list[str] | None = None, *, cancelled: bool = False) -> None:
         if ended is None:
-            ended = self.executor.ended()
+            ended = [*self._unreaped, *self.executor.ended()]
         if cancelled:
             ended = [*ended, *self._running]
-        for execution_id in dict.fromkeys(ended):
-            firing_id = self._running.pop(execution_id, None)
-            if firing_id is None:
-                continue
-            execution = self.catalog.get_execution(execution_id)
-            if execution is not None and execution.status in ("queued", "running"):
-                status = "cancelled" if cancelled else "failed"
-                self.catalog.finish_execution(
-                    execution_id, commit_staged=False, status=status,
-                    finished_at=datetime.now(UTC),
-                    error=run_error("Cancelled" if cancelled else "RunProcessDied",
-                                    "the run's process ended before the run finished"),
-                )
-                execution = self.catalog.get_execution(execution_id)
-            self._settle(firing_id, execution)
+        self._unreaped = list(dict.fromkeys(ended))  # what a failure here leaves owed
+        for execution_id in list(self._unreaped):
+            firing_id = self._running.get(execution_id)
+            if firing_id is not None:
+                self._reap_one(execution_id, firing_id, cancelled)
+                self._running.pop(execution_id, None)
+            self._unreaped.remove(execution_id)
 
-    def _settle(self, firing_id: str, execution: Execution | None) -> None:
-        firing = self.catalog.get_firing(firing_id)
-        if firing is None:
-            return
-        status = execution.status if execution else "failed"
-        if status == "succeeded":
-            self.catalog.update_firing(firing_id, status="succeeded", reason=None)
-            return
-        if status == "cancelled":
-            self.catalog.update_firing(firing_id, status="cancelled",
-                                       reason="cancelled when the watcher stopped")
-            return
-        plan = self.catalog.plan_versions(firing.plan)
-        spec = dict(plan).get(firing.plan_version, {})
-        retries = int(spec.get("retries", 0))
-        tries = firing.attempts - firing.recoveries
-        error = (execution.error or {}) if execution else {}
-        reason = f"{error.get('ename', 'failed')}: {error.get('evalue', '')}".strip()
-        if tries <= retries:
-            delay = float(spec.get("retry_delay_s", 1.0)) * (2 ** (tries - 1))
-            self.catalog.update_firing(
-                firing_id, status="pending", reason=f"retrying after {reason}",
-                next_attempt_at=self.clock() + timedelta(seconds=delay),
+    def _reap_one(self, execution_id: str, firing_id: str, cancelled: bool) -> None:
+        execution = self.catalog.get_execution(execution_id)
+        if execution is not None and execution.status in ("queued", "running"):
+            status = "cancelled" if cancelled else "failed"
+            self.catalog.finish_execution(
+                execution_id, commit_staged=False, status=status,
+                finished_at=datetime.now(UTC),
+                error=run_error("Cancelled", SHUTDOWN_CANCEL) if cancelled else
+                run_error("RunProcessDied", "the run's process ended before the run "
+                          "finished"),
             )
-        else:
-            self.catalog.update_firing(firing_id, status="failed", reason=reason)
+            execution = self.catalog.get_execution(execution_id)
+        self._settle(firing_id, execution, shutdown=cancelled)
 
-    def _recover_orphans(self, now: datetime) -> None:
+    def _settle(self, firing_id: str, execution: Execution | None, *,
+                shutdown: bool = False) -> None:
+        settle_firing(self.catalog, firing_id, execution, now=self.clock(), shutdown=shutdown)
+
+    def _recover_orphans(self) -> None:
         """Mark runs whose process died as failed, and owe their firings again; settle
         firings whose run ended while no watcher was looking."""
-        self._reconcile_firings()
-        for status in ("queued", "running"):
-            for execution in self.catalog.list_executions(status=status, kind="notebook",
-                                                          limit=10_000):
-                if execution.id in self._running or not _is_orphan(execution, self.host):
-                    continue
-                self.catalog.finish_execution(
-                    execution.id, commit_staged=False, status="failed",
-                    finished_at=datetime.now(UTC),
-                    error=run_error("Orphaned", f"its process (pid {execution.pid} on "
-                                    f"{execution.host}) died before the run finished"),
-                )
-                log.warning("execution %s was orphaned; marked failed", execution.id)
-                for firing in self.catalog.firings(status="running"):
-                    if firing.execution_id != execution.id:
-                        continue
-                    if firing.recoveries < MAX_RECOVERIES:
-                        self.catalog.update_firing(
-                            firing.id, status="pending", recoveries=firing.recoveries + 1,
-                            reason=f"re-run: execution {execution.id} was orphaned",
-                        )
-                    else:
-                        self.catalog.update_firing(firing.id, status="failed",
-                                                   reason="orphaned too many times")
-
-    def _reconcile_firings(self) -> None:
-        for firing in self.catalog.firings(status="running"):
-            if firing.execution_id is None or firing.execution_id in self._running:
-                continue
-            execution = self.catalog.get_execution(firing.execution_id)
-            if execution is None:
-                self.catalog.update_firing(
-                    firing.id, status="pending", recoveries=firing.recoveries + 1,
-                    reason="re-run: its execution was never recorded",
-                )
-            elif execution.status not in ("queued", "running"):
-                self._settle(firing.id, execution)
+        sweep_dead_executions(self.catalog, skip=set(self._running), host=self.host)
+        reconcile_firings(self.catalog, set(self._running), now=self.clock())
 
     # -- helpers for tests, demos and notebooks ---------------------------------------
     def wait_idle(self, timeout: float = 60.0, settle: float = 0.3) -> bool:
@@ -432,14 +471,6 @@ class Watcher:
                 return True
             time.sleep(0.05)
         return False
-
-
-def _is_orphan(execution: Execution, host: str) -> bool:
-    if execution.host == host and execution.pid:
-        # a process that started after the execution merely reuses its pid
-        return not pid_alive(execution.pid, started_before=execution.started_at)
-    beat = execution.heartbeat_at or execution.started_at
-    return (datetime.now(UTC) - beat).total_seconds() > STALE_HEARTBEAT_S
 
 
 __all__ = ["Watcher"]

@@ -8,9 +8,11 @@ external ones around a block of work (``nbripple push``, ``nbripple load``, scri
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import socket
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,9 +23,24 @@ from typing import TYPE_CHECKING, Any
 
 from .. import context
 from ..model import ArtifactVersion, Execution
+from ..pids import pid_alive
 
 if TYPE_CHECKING:
+    from ..catalog import Catalog
     from .workspace import Workspace
+
+log = logging.getLogger("nbripple.executions")
+
+STALE_HEARTBEAT_S = 60.0
+"""An execution on another host whose heartbeat is older than this has lost its owner."""
+
+SWEEP_EVERY_S = 30.0
+"""A process sweeps dead executions when it opens a catalog at most this often."""
+
+ORPHANED = "Orphaned"
+"""The ``ename`` of an execution marked failed because its process is gone."""
+
+SWEPT_KINDS = ("notebook", "interactive", "external")
 
 
 def new_execution_id() -> str:
@@ -151,3 +168,71 @@ def load_external(ws: Workspace, version: ArtifactVersion, *, output: Path | Non
             value = ws.load_version(version, as_=as_, record=False)
         ws.catalog.record_consumption(execution_id, version.name, version.version)
     return value
+
+
+# -- executions whose process is gone ---------------------------------------------
+def owner_gone(execution: Execution, host: str, now: datetime | None = None) -> bool:
+    """Is the process that owns a queued/running execution provably gone?
+
+    Same host: its pid is dead, or was reused by a process that started after the
+    execution. Another host: its heartbeat (a run's, refreshed while it runs) is older
+    than :data:`STALE_HEARTBEAT_S`; an interactive or external execution there, which
+    has no heartbeat, is never presumed gone.
+    """
+    if execution.host == host and execution.pid:
+        return not pid_alive(execution.pid, started_before=execution.started_at)
+    beat = execution.heartbeat_at
+    if beat is None:
+        if execution.kind != "notebook":
+            return False
+        beat = execution.started_at  # a queued run that never beat
+    return ((now or datetime.now(UTC)) - beat).total_seconds() > STALE_HEARTBEAT_S
+
+
+def sweep_dead_executions(catalog: Catalog, *, skip: frozenset[str] | set[str] = frozenset(),
+                          host: str | None = None) -> list[Execution]:
+    """Mark every queued/running execution whose owner is gone as failed (``Orphaned``,
+    with the reason); returns the executions it marked. ``skip``: ids a caller owns.
+
+    A firing whose run was marked so is owed again: the watcher re-runs it.
+    """
+    host = host or socket.gethostname()
+    now = datetime.now(UTC)
+    swept: list[Execution] = []
+    for status in ("queued", "running"):
+        for execution in catalog.list_executions(status=status, limit=10_000):
+            if execution.id in skip or execution.kind not in SWEPT_KINDS \
+                    or not owner_gone(execution, host, now):
+                continue
+            current = catalog.get_execution(execution.id)  # it may have just ended
+            if current is None or current.status not in ("queued", "running"):
+                continue
+            where = f"pid {execution.pid} on {execution.host}"
+            why = "its heartbeat stopped" if execution.host != host else "its process ended"
+            catalog.finish_execution(
+                execution.id, commit_staged=False, status="failed",
+                finished_at=datetime.now(UTC),
+                error=run_error(ORPHANED, f"{why} ({where}) before the "
+                                f"{execution.kind} execution finished"),
+            )
+            log.info("execution %s (%s) lost its process (%s); marked failed",
+                     execution.id, execution.kind, where)
+            swept.append(execution)
+    return swept
+
+
+_last_sweep: dict[str, float] = {}
+
+
+def sweep_if_due(ws: Workspace, every_s: float = SWEEP_EVERY_S) -> None:
+    """Sweep dead executions of ``ws``'s catalog at most once per ``every_s`` seconds
+    per process; never fails the caller (a locked catalog waits for the next time)."""
+    key = f"{os.getpid()}:{ws.home}"
+    now = time.monotonic()
+    if now - _last_sweep.get(key, -every_s - 1.0) < every_s:
+        return
+    _last_sweep[key] = now
+    try:
+        sweep_dead_executions(ws.catalog)
+    except Exception as exc:  # never stop a read for housekeeping
+        log.debug("sweep of dead executions skipped: %s", exc)

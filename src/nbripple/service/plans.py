@@ -28,12 +28,16 @@ def trigger_text(spec: dict[str, Any]) -> str | None:
     trigger = spec.get("trigger")
     if not trigger:
         return None
-    params = [f"{key}={value}" for key, value in sorted((trigger.get("partitions") or {}).items())]
+    partitions = trigger.get("partitions") if isinstance(trigger, dict) else None
+    if not isinstance(trigger, dict):
+        return "(a damaged trigger)"
+    params = [f"{key}={value}" for key, value in sorted((partitions or {}).items())]
     if trigger.get("time_partition"):
         params.append(f"time_partition={trigger['time_partition']}")
     if trigger.get("strict"):
         params.append("strict=true")
-    return str(trigger["artifact"]) + (f"?{'&'.join(params)}" if params else "")
+    artifact = trigger.get("artifact") or "(no artifact: a damaged trigger)"
+    return str(artifact) + (f"?{'&'.join(params)}" if params else "")
 
 
 def fires_on(spec: dict[str, Any]) -> str:
@@ -66,8 +70,23 @@ def cron_ticks(plan: PlanRecord, now: datetime | None = None) -> Iterator[dateti
     tz = ZoneInfo(plan.spec.get("timezone") or "UTC")
     itr = croniter(expression, schedule_anchor(plan, now).astimezone(tz))
     while True:
-        tick: datetime = itr.get_next(datetime)
+        try:
+            tick: datetime = itr.get_next(datetime)
+        except Exception as exc:  # CroniterBadDateError: no date matches (30 February)
+            raise ValueError(f"schedule {expression!r} never fires (no date matches it); "
+                             "register a fixed schedule") from exc
         yield tick.astimezone(UTC)
+
+
+def schedule_problem(plan: PlanRecord) -> str | None:
+    """Why a plan's schedule cannot fire (None when it can, or has no schedule)."""
+    if not plan.spec.get("schedule"):
+        return None
+    try:
+        next(cron_ticks(plan), None)
+    except Exception as exc:
+        return f"scheduling failed: {exc}"
+    return None
 
 
 def due_ticks(plan: PlanRecord, now: datetime) -> tuple[list[datetime], datetime | None]:
@@ -95,7 +114,10 @@ def next_run(plan: PlanRecord, now: datetime | None = None) -> datetime | None:
     """
     if not plan.active:
         return None
-    return next(cron_ticks(plan, now), None)
+    try:
+        return next(cron_ticks(plan, now), None)
+    except Exception:  # a schedule that cannot fire: see schedule_problem
+        return None
 
 
 def recent_firings(ws: Workspace, name: str, limit: int = RECENT) -> list[Firing]:
@@ -106,9 +128,8 @@ def recent_firings(ws: Workspace, name: str, limit: int = RECENT) -> list[Firing
 
 def overview(ws: Workspace, limit: int = RECENT) -> list[tuple[PlanRecord, list[Firing]]]:
     """Every plan with its newest firings (what ``nbripple plans`` lists)."""
-    from ..launchplans import plans
-
-    return [(plan, recent_firings(ws, plan.name, limit)) for plan in plans(workspace=ws)]
+    found: list[PlanRecord] = ws.catalog.list_plans()
+    return [(plan, recent_firings(ws, plan.name, limit)) for plan in found]
 
 
 def live_watchers(ws: Workspace) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..cards import render_html
 from ..errors import error_info
 from ..model import ArtifactDecl, ArtifactVersion, CardRevision, Execution, Firing, PlanRecord
-from .plans import RECENT, next_run, trigger_text
+from .plans import RECENT, next_run, schedule_problem, trigger_text
 
 if TYPE_CHECKING:
     from ..graph import LineageGraph
@@ -196,7 +196,7 @@ def plan_summary(plan: PlanRecord, recent: list[Firing]) -> JSON:
         "last_fired": iso_utc(recent[0].created_at) if recent else None,
         "next_run": iso_utc(next_run(plan)),
         "recent_results": [f.status for f in recent[:RECENT]],
-        "stopped_reason": plan.stopped_reason,
+        "stopped_reason": plan.stopped_reason or schedule_problem(plan),
         "max_chain_depth": spec.get("max_chain_depth"),
         "description": spec.get("description") or "",
     }

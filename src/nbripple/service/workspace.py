@@ -56,7 +56,7 @@ class Workspace(Views):
                  catalog: Catalog | None = None) -> None:
         self.settings: Settings = resolve_settings(home)
         self.home: Path = self.settings.home
-        self.catalog: Catalog = catalog or make_catalog(self.settings)
+        self._catalog: Catalog = catalog or make_catalog(self.settings)
         self._store: Store | None = None
         self._lock = threading.RLock()
         self._interactive: tuple[int, str] | None = None  # (pid, execution id)
@@ -65,6 +65,17 @@ class Workspace(Views):
 
     def __repr__(self) -> str:
         return f"Workspace(home={str(self.home)!r}, store={self.settings.resolved_store_url!r})"
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog; using it sweeps executions whose process is gone (at most once
+        per process every :data:`~nbripple.service.executions.SWEEP_EVERY_S`)."""
+        executions.sweep_if_due(self)
+        return self._catalog
+
+    @catalog.setter
+    def catalog(self, value: Catalog) -> None:
+        self._catalog = value
 
     @property
     def store(self) -> Store:
@@ -167,6 +178,7 @@ class Workspace(Views):
 
     def executions(self, notebook: str | None = None, status: str | None = None,
                    kind: str | None = None, limit: int = 50) -> list[Execution]:
+        executions.sweep_if_due(self, every_s=0.0)  # a listing never shows the dead running
         found = self.catalog.list_executions(notebook=notebook, status=status, kind=kind,
                                              limit=limit)
         return [replace(e, _workspace=self) for e in found]
