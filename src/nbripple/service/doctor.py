@@ -19,24 +19,21 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import codecs
 from ..errors import CatalogError, IntegrityError, NbrippleError, NotFound
-from ..model import ArtifactVersion, Execution, PlanRecord
-from ..pids import pid_alive
+from ..model import ArtifactVersion, PlanRecord
 from ..store import hash_bytes
-from .executions import run_error
+from .executions import owner_gone, sweep_dead_executions
 from .gc import DEFAULT_GRACE_S, collect_garbage
+from .plans import schedule_problem
 
 if TYPE_CHECKING:
     from .workspace import Workspace
-
-REMOTE_STALE_S = 3600.0
-"""A running execution of another host counts as gone once its heartbeat is this old."""
 
 CHECKS = ("catalog", "missing_blob", "corrupt_blob", "corrupt_row", "unreferenced_blobs",
           "stuck_execution", "plan_cannot_fire")
@@ -179,35 +176,16 @@ def _check_unreferenced(ws: Workspace, report: DoctorReport, grace_s: float) -> 
 
 
 # -- executions -------------------------------------------------------------------------
-def _owner_gone(execution: Execution, host: str, now: datetime) -> str | None:
-    """Why the owner of a running execution is gone (None: it may be alive)."""
-    if execution.host in (None, host):
-        if execution.pid is None:
-            return None
-        if not pid_alive(execution.pid, started_before=execution.started_at):
-            return f"its process {execution.pid} on this host is gone"
-        return None
-    beat = execution.heartbeat_at
-    if beat is not None and (now - beat).total_seconds() > REMOTE_STALE_S:
-        return (f"its process on {execution.host} sent no heartbeat for "
-                f"{(now - beat) // timedelta(minutes=1)} min")
-    return None
-
-
 def _check_executions(ws: Workspace, report: DoctorReport, now: datetime, fix: bool) -> None:
     running = ws.catalog.list_executions(status="running", limit=100_000)
     report.checked["running executions"] = len(running)
     host = socket.gethostname()
-    for execution in running:
-        why = _owner_gone(execution, host, now)
-        if why is None:
-            continue
-        fixed = False
-        if fix:
-            ws.catalog.update_execution(
-                execution.id, status="failed", finished_at=datetime.now(UTC),
-                error=run_error("OwnerGone", f"{why}; marked failed by nbripple doctor"))
-            fixed = True
+    stuck = [e for e in running if owner_gone(e, host, now)]
+    fixed_ids = {e.id for e in sweep_dead_executions(ws.catalog, host=host)} if fix else set()
+    for execution in stuck:
+        why = ("its process ended" if execution.host in (None, host)
+               else "its heartbeat stopped") + f" (pid {execution.pid} on {execution.host})"
+        fixed = execution.id in fixed_ids
         what = execution.notebook or execution.label or execution.kind
         report.findings.append(Finding(
             "stuck_execution", execution.id,
@@ -216,7 +194,7 @@ def _check_executions(ws: Workspace, report: DoctorReport, now: datetime, fix: b
 
 
 # -- plans ------------------------------------------------------------------------------
-def plan_problem(plan: PlanRecord, now: datetime) -> str | None:
+def plan_problem(plan: PlanRecord) -> str | None:
     """Why ``plan`` cannot fire (None: it can)."""
     spec: dict[str, Any] = plan.spec
     notebook = spec.get("notebook")
@@ -224,20 +202,10 @@ def plan_problem(plan: PlanRecord, now: datetime) -> str | None:
         return f"its notebook {notebook} is gone"
     zone = spec.get("timezone") or "UTC"
     try:
-        tz = ZoneInfo(zone)
+        ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
         return f"its timezone {zone!r} is unknown"
-    schedule = spec.get("schedule")
-    if schedule:
-        from croniter import CroniterBadDateError, CroniterError, croniter
-
-        try:
-            croniter(schedule, now.astimezone(tz)).get_next(datetime)
-        except CroniterBadDateError:
-            return f"its schedule {schedule!r} never fires"
-        except (CroniterError, ValueError, KeyError) as exc:
-            return f"its schedule {schedule!r} is not a valid cron expression ({exc})"
-    return None
+    return schedule_problem(plan)
 
 
 def _check_plans(ws: Workspace, report: DoctorReport, now: datetime) -> None:
@@ -249,7 +217,7 @@ def _check_plans(ws: Workspace, report: DoctorReport, now: datetime) -> None:
         return
     report.checked["plans"] = len(plans)
     for plan in plans:
-        problem = plan_problem(plan, now)
+        problem = plan_problem(plan)
         if problem is None:
             continue
         state = "active" if plan.active else "inactive"
