@@ -338,12 +338,18 @@ def test_heads_migration_rebuilds_latest_search_from_existing_versions(populated
         "value": refs(nr.search(kind="value")),
         "text": refs(nr.search("model")),
     }
+    catalog.watcher_heartbeat("w-old", 1, "host-a")
     with catalog.connection() as con:  # type: ignore[attr-defined]
+        # back to schema version 2: no heads table (V3), no watcher health (V4)
         con.execute("DROP TABLE heads")
+        for column in ("consecutive_failures", "last_error", "last_error_at"):
+            con.execute(f"ALTER TABLE watchers DROP COLUMN {column}")
         con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     catalog.close()
     EmbeddedCatalog.close_all()
     nr.use(ws.home)
+    (old,) = [w for w in nr.current().catalog.live_watchers() if w["id"] == "w-old"]
+    assert (old["consecutive_failures"], old["last_error"]) == (0, None)  # V4 defaults
     after = {
         "all": refs(nr.search()),
         "blessed": refs(nr.search(partitions={"blessed": "true"})),

@@ -550,6 +550,13 @@ def test_watcher_heartbeats_list_live_watchers_until_they_stop(catalog: Catalog)
     assert [(w["id"], w["pid"], w["host"]) for w in live] == [
         ("w1", 111, "host-a"), ("w2", 222, "host-b")]
     assert all(w["heartbeat_at"].tzinfo is not None for w in live)
+    assert [w["consecutive_failures"] for w in live] == [0, 0]
+    failed_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    catalog.watcher_heartbeat("w2", 222, "host-b", consecutive_failures=3,
+                              last_error="OSError: disk full", last_error_at=failed_at)
+    w2 = next(w for w in catalog.live_watchers() if w["id"] == "w2")
+    assert (w2["consecutive_failures"], w2["last_error"], w2["last_error_at"]) == (
+        3, "OSError: disk full", failed_at)
     catalog.watcher_heartbeat("w1", 111, "host-a", stopped=True)
     assert [w["id"] for w in catalog.live_watchers()] == ["w2"]
 

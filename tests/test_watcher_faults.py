@@ -143,6 +143,47 @@ def test_watcher_survives_failing_passes_and_says_so(home, ws, recording_executo
         watcher.stop(timeout=30)
 
 
+def test_a_failing_watcher_says_so_in_its_heartbeat(home, ws, recording_executor,
+                                                   monkeypatch):
+    nr.register(nr.LaunchPlan("good", notebook=FIXTURES / "echo.ipynb",
+                              parameters={"text": "hi"}))
+    watcher = Watcher(executor=recording_executor(), poll_interval=0.01, housekeeping_s=0.01,
+                      grace_period_s=0)
+    failing = threading.Event()
+    failing.set()
+    real = watcher.catalog.list_plans
+
+    def broken(**kwargs: Any) -> Any:
+        if failing.is_set():
+            raise OSError(28, "No space left on device (test)")
+        return real(**kwargs)
+
+    monkeypatch.setattr(watcher.catalog, "list_plans", broken)
+    watcher.start()
+    try:
+        def failing_beat() -> list[dict[str, Any]]:
+            return [w for w in ws.catalog.live_watchers()
+                    if w["id"] == watcher.id and w["consecutive_failures"] >= 2]
+
+        wait_for(failing_beat, 30, "a heartbeat that reports failing passes")
+        (beat,) = failing_beat()
+        assert "No space left on device (test)" in beat["last_error"]
+        assert beat["last_error_at"] is not None
+        assert watcher.is_running
+        # `nbripple plans` (another process) tells the user the live watcher is failing
+        listed = subprocess.run([str(Path(sys.executable).parent / "nbripple"), "--home",
+                                 str(home), "plans"], capture_output=True, text=True,
+                                timeout=120)
+        assert listed.returncode == 0, listed.stderr
+        assert "is failing" in listed.stderr and "No space left" in listed.stderr
+        failing.clear()
+        wait_for(lambda: [w for w in ws.catalog.live_watchers()
+                          if w["id"] == watcher.id and w["consecutive_failures"] == 0],
+                 30, "a heartbeat that reports the watcher healthy again")
+    finally:
+        watcher.stop(timeout=30)
+
+
 def test_a_run_that_ended_during_a_failing_pass_is_settled_by_the_next(
         home, ws, recording_executor, monkeypatch):
     nr.register(nr.LaunchPlan("good", notebook=FIXTURES / "echo.ipynb",

@@ -144,7 +144,10 @@ class Watcher:
                 try:
                     self.run_once(force=False)
                 except Exception as exc:
-                    self._stop.wait(self._failed_pass(exc))
+                    delay = self._failed_pass(exc)
+                    if not isinstance(exc, CatalogLockedError):  # a beat would wait too
+                        self._beat()  # the heartbeat says the watcher is failing
+                    self._stop.wait(delay)
                     continue
                 if self.consecutive_failures:
                     log.info("watcher pass succeeded again after %d failure(s)",
@@ -170,7 +173,10 @@ class Watcher:
 
     def _beat(self, *, stopped: bool = False) -> None:
         try:
-            self.catalog.watcher_heartbeat(self.id, os.getpid(), self.host, stopped=stopped)
+            self.catalog.watcher_heartbeat(
+                self.id, os.getpid(), self.host, stopped=stopped,
+                consecutive_failures=self.consecutive_failures, last_error=self.last_error,
+                last_error_at=self.last_error_at)
         except Exception as exc:  # the next pass beats again
             log.warning("watcher heartbeat not recorded: %s: %s", type(exc).__name__, exc)
 
@@ -244,7 +250,7 @@ class Watcher:
         if housekeeping:
             self._next_housekeeping = time.monotonic() + self.housekeeping_s
             self._recover_orphans()
-            self.catalog.watcher_heartbeat(self.id, os.getpid(), self.host)
+            self._beat()
         if self._accepting and not self._stop.is_set():
             self._dispatch(plans, now)
 

@@ -266,14 +266,18 @@ class PlansRole(Protocol):
         ...
 
     def watcher_heartbeat(self, watcher_id: str, pid: int, host: str,
-                          *, stopped: bool = False) -> None:
+                          *, stopped: bool = False, consecutive_failures: int = 0,
+                          last_error: str | None = None,
+                          last_error_at: datetime | None = None) -> None:
         """Record that a watcher is alive now (registering it the first time), or that
-        it stopped."""
+        it stopped, with its health: how many passes in a row failed and the last
+        error (a watcher whose passes fail keeps beating and says so)."""
         ...
 
     def live_watchers(self, stale_s: float = 30.0) -> list[dict[str, Any]]:
         """Watchers not stopped that beat in the last ``stale_s`` seconds, oldest
-        first: dicts of id, pid, host, started_at, heartbeat_at."""
+        first: dicts of id, pid, host, started_at, heartbeat_at, consecutive_failures,
+        last_error, last_error_at."""
         ...
 
 

@@ -217,5 +217,14 @@ _V3 = [
     """,
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
+# Version 4: a watcher's health in its heartbeat — how many passes in a row failed and
+# why the last one did — so that `nbripple plans` (and the server) can say a watcher is
+# alive but failing.
+_V4 = [
+    "ALTER TABLE watchers ADD COLUMN consecutive_failures INTEGER DEFAULT 0",
+    "ALTER TABLE watchers ADD COLUMN last_error VARCHAR",
+    "ALTER TABLE watchers ADD COLUMN last_error_at TIMESTAMP",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
 SCHEMA_VERSION = len(MIGRATIONS)

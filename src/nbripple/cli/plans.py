@@ -6,6 +6,7 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from rich import box
@@ -42,8 +43,18 @@ def _short_time(value: str | None) -> str:
 
 
 def _hint_no_watcher(ws: Workspace) -> None:
-    if not live_watchers(ws):
+    watchers = live_watchers(ws)
+    if not watchers:
         note("no watcher is running on this home: start one with `nbripple watch`")
+    _warn_failing(watchers)
+
+
+def _warn_failing(watchers: list[dict[str, Any]]) -> None:
+    for watcher in watchers:
+        if watcher.get("consecutive_failures"):
+            note(f"the watcher on {watcher['host']} (pid {watcher['pid']}) is failing: "
+                 f"{watcher['consecutive_failures']} pass(es) in a row, last: "
+                 f"{text(watcher.get('last_error') or 'unknown error')}; it keeps retrying")
 
 
 # -- commands ----------------------------------------------------------------------
@@ -124,6 +135,7 @@ def plans(as_json: bool) -> None:
     for row in rows:
         if row["stopped_reason"]:
             out.print(f"[yellow]{text(row['name'])}[/]: {text(row['stopped_reason'])}")
+    _warn_failing(live_watchers(ws))
 
 
 @main.command(short_help="Activate a launch plan (from now on).")

@@ -222,27 +222,37 @@ class ReactiveTables(CatalogConnection):
             )
 
     def watcher_heartbeat(self, watcher_id: str, pid: int, host: str,
-                          *, stopped: bool = False) -> None:
+                          *, stopped: bool = False, consecutive_failures: int = 0,
+                          last_error: str | None = None,
+                          last_error_at: datetime | None = None) -> None:
         now = _now()
         with self.connection() as con:
             con.execute(
-                "INSERT INTO watchers VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-                "heartbeat_at = EXCLUDED.heartbeat_at, stopped_at = EXCLUDED.stopped_at",
-                [watcher_id, pid, host, now, now, now if stopped else None],
+                "INSERT INTO watchers (id, pid, host, started_at, heartbeat_at, stopped_at, "
+                "consecutive_failures, last_error, last_error_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "heartbeat_at = EXCLUDED.heartbeat_at, stopped_at = EXCLUDED.stopped_at, "
+                "consecutive_failures = EXCLUDED.consecutive_failures, "
+                "last_error = EXCLUDED.last_error, last_error_at = EXCLUDED.last_error_at",
+                [watcher_id, pid, host, now, now, now if stopped else None,
+                 consecutive_failures, last_error, naive(last_error_at)],
             )
 
     def live_watchers(self, stale_s: float = 30.0) -> list[dict[str, Any]]:
         """Watchers not stopped whose last heartbeat is under ``stale_s`` seconds old
-        (a watcher beats every few seconds): id, pid, host, started_at, heartbeat_at."""
+        (a watcher beats every few seconds): id, pid, host, started_at, heartbeat_at,
+        consecutive_failures, last_error, last_error_at."""
         since = _now() - timedelta(seconds=stale_s)  # naive UTC, as stored
         with self.connection() as con:
             found = con.execute(
-                "SELECT id, pid, host, started_at, heartbeat_at FROM watchers "
+                "SELECT id, pid, host, started_at, heartbeat_at, consecutive_failures, "
+                "last_error, last_error_at FROM watchers "
                 "WHERE stopped_at IS NULL AND heartbeat_at >= ? ORDER BY started_at",
                 [since],
             ).fetchall()
         return [{"id": r[0], "pid": int(r[1]), "host": r[2], "started_at": aware(r[3]),
-                 "heartbeat_at": aware(r[4])} for r in found]
+                 "heartbeat_at": aware(r[4]), "consecutive_failures": int(r[5] or 0),
+                 "last_error": r[6], "last_error_at": aware(r[7])} for r in found]
 
 
 def _claim(con: duckdb.DuckDBPyConnection, firing_id: str, execution_id: str) -> bool:
