@@ -358,7 +358,7 @@ def _killed_holder(home: Path, kind: str) -> str:
 def test_dead_execution_is_marked_by_the_listing(home, ws, kind):
     execution_id = _killed_holder(home, kind)
     assert ws._catalog.get_execution(execution_id).status == "running"  # type: ignore[union-attr]
-    (found,) = [e for e in ws.executions(kind=kind) if e.id == execution_id]
+    (found,) = [e for e in ws.executions(kind=kind, sweep=True) if e.id == execution_id]
     assert found.status == "failed"
     assert found.error is not None and found.error["ename"] == "Orphaned"
     assert "its process ended" in found.error["evalue"]

@@ -110,7 +110,7 @@ def executions(
     """Recent executions, newest first (``notebook`` may be a relative path)."""
     if notebook is not None and Path(notebook).exists():
         notebook = str(Path(notebook).resolve())
-    return current().executions(notebook=notebook, status=status, limit=limit)
+    return current().executions(notebook=notebook, status=status, limit=limit, sweep=True)
 
 
 def lineage(ref_or_execution_id: LineageStart, depth: int | None = 1,

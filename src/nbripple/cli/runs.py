@@ -215,7 +215,7 @@ def executions(notebook: str | None, status: str | None, kind: str | None, limit
     ws = get_workspace()
     if notebook is not None and Path(notebook).exists():
         notebook = str(Path(notebook).resolve())
-    found = ws.executions(notebook=notebook, status=status, kind=kind, limit=limit)
+    found = ws.executions(notebook=notebook, status=status, kind=kind, limit=limit, sweep=True)
     if as_json:
         print_json([execution_row(e) for e in found])
         return

@@ -177,8 +177,14 @@ class Workspace(Views):
         return found
 
     def executions(self, notebook: str | None = None, status: str | None = None,
-                   kind: str | None = None, limit: int = 50) -> list[Execution]:
-        executions.sweep_if_due(self, every_s=0.0)  # a listing never shows the dead running
+                   kind: str | None = None, limit: int = 50, *,
+                   sweep: bool = False) -> list[Execution]:
+        """Recent executions, newest first. ``sweep``: first mark every execution whose
+        process is gone as failed (what ``nbripple executions`` and ``nr.executions``
+        show); without it the sweep runs at most every SWEEP_EVERY_S, so a loop that
+        polls this stays cheap."""
+        if sweep:
+            executions.sweep_if_due(self, every_s=0.0)
         found = self.catalog.list_executions(notebook=notebook, status=status, kind=kind,
                                              limit=limit)
         return [replace(e, _workspace=self) for e in found]
