@@ -30,6 +30,10 @@ from .handlers import ServerContext
 if TYPE_CHECKING:
     from ..service import Workspace
 
+BODY_READ_LIMIT = 8
+"""The HTTP server reads bodies up to this many times the API's limit, so a body over
+the limit gets a 413 in the API's error shape; a longer one ends the connection."""
+
 CLOSE_CONNECTIONS_S = 5.0
 """On stop, how long open connections may take to finish before they are closed."""
 
@@ -55,7 +59,7 @@ async def _serve(ws: Workspace, *, ip: str, port: int, token: str, watch: bool,
     ctx = ServerContext(ws, token)
     sockets = bind_sockets(port, address=ip)
     url = server_url(ip, sockets[0].getsockname()[1])
-    server = HTTPServer(make_app(ctx), max_body_size=64 * ctx.max_body_bytes)
+    server = HTTPServer(make_app(ctx), max_body_size=BODY_READ_LIMIT * ctx.max_body_bytes)
     server.add_sockets(sockets)
     watcher: Watcher | None = None
     try:
