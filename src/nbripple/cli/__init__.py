@@ -313,6 +313,6 @@ def fail(message: str) -> CliError:
 
 
 # Command modules register themselves on `main`; keep these imports last.
-from . import artifacts, config, doctor, lineage, plans, runs  # noqa: E402, F401
+from . import artifacts, config, doctor, lineage, plans, runs, serve  # noqa: E402, F401
 
 __all__ = ["EXIT_ERROR", "CliError", "CliState", "CliUsageError", "get_workspace", "main"]

@@ -270,3 +270,40 @@ def error_dict(exc: BaseException) -> JSON:
     """An error: ``{"error": "ArtifactNotFound", "message": "no artifact named ..."}``."""
     info = error_info(exc)
     return {"error": info.name, "message": info.message}
+
+
+# -- the REST API ----------------------------------------------------------------------
+def version_detail_dict(version: ArtifactVersion, producer: Execution | None,
+                        consumers: list[Execution], snippet: str) -> JSON:
+    """``GET versions/{name}/{n}``: a version (full card), the execution that produced
+    it, the executions that consumed it and the line that loads it."""
+    return {**version_with_producer(version, producer, card=True),
+            "consumers": [execution_dict(e) for e in consumers], "snippet": snippet}
+
+
+def card_view_dict(version: ArtifactVersion, revisions: list[CardRevision]) -> JSON:
+    """``GET versions/{name}/{n}/card``: Markdown, sanitized HTML and every revision."""
+    return {**card_dict(version), "history": card_history_list(version, revisions)}
+
+
+def _plain(value: Any) -> Any:
+    """Times in a watcher's state as ISO 8601 (everything else is JSON already)."""
+    return iso_utc(value) if isinstance(value, datetime) else value
+
+
+def watcher_state_dict(local: dict[str, Any] | None, live: list[dict[str, Any]]) -> JSON:
+    """``GET watcher``: this server's own watcher (None when it runs none) and every
+    watcher of the home whose heartbeat is recent."""
+    return {"local": None if local is None else {k: _plain(v) for k, v in local.items()},
+            "live": [{k: _plain(v) for k, v in w.items()} for w in live]}
+
+
+def health_dict(home: Path) -> JSON:
+    """``GET health``: the server answers, for this home."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed: str | None = version("nbripple")
+    except PackageNotFoundError:  # run from a source tree
+        installed = None
+    return {"status": "ok", "home": str(home), "version": installed}

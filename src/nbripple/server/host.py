@@ -1,0 +1,83 @@
+"""``nbripple serve``: the standalone tornado server of one home, with its watcher.
+
+It binds (port 0: a free port), writes ``<home>/server.json`` (see :mod:`.discovery`),
+starts a :class:`~nbripple.watcher.Watcher` in a background thread unless told not to,
+and runs until SIGINT/SIGTERM: then it stops taking requests, gives running executions
+the watcher's grace period, and removes the discovery file.
+
+Example::
+
+    serve(Workspace(home), ip="127.0.0.1", port=0, token="secret", watch=False,
+          ready=lambda url: print(url))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+
+from ..watcher import Watcher
+from . import BASE_PATH, make_app
+from .discovery import ServerInfo, remove_server_file, write_server_file
+from .handlers import ServerContext
+
+if TYPE_CHECKING:
+    from ..service import Workspace
+
+BODY_READ_LIMIT = 8
+"""The HTTP server reads bodies up to this many times the API's limit, so a body over
+the limit gets a 413 in the API's error shape; a longer one ends the connection."""
+
+CLOSE_CONNECTIONS_S = 5.0
+"""On stop, how long open connections may take to finish before they are closed."""
+
+
+def server_url(ip: str, port: int) -> str:
+    """The API's base URL on ``ip``:``port`` (IPv6 addresses in brackets)."""
+    host = f"[{ip}]" if ":" in ip else ip
+    return f"http://{host}:{port}{BASE_PATH}"
+
+
+def serve(ws: Workspace, *, ip: str, port: int, token: str, watch: bool,
+          ready: Callable[[str], None]) -> None:
+    """Serve ``ws`` until SIGINT/SIGTERM; ``ready(url)`` is called once it answers."""
+    asyncio.run(_serve(ws, ip=ip, port=port, token=token, watch=watch, ready=ready))
+
+
+async def _serve(ws: Workspace, *, ip: str, port: int, token: str, watch: bool,
+                 ready: Callable[[str], None]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    ctx = ServerContext(ws, token)
+    sockets = bind_sockets(port, address=ip)
+    url = server_url(ip, sockets[0].getsockname()[1])
+    server = HTTPServer(make_app(ctx), max_body_size=BODY_READ_LIMIT * ctx.max_body_bytes)
+    server.add_sockets(sockets)
+    watcher: Watcher | None = None
+    try:
+        write_server_file(ws.home, ServerInfo.for_this_process(url, token))
+        if watch:
+            watcher = ctx.watcher = Watcher(workspace=ws).start()
+        ready(url)
+        await stop.wait()
+    finally:
+        server.stop()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(server.close_all_connections(), CLOSE_CONNECTIONS_S)
+        if watcher is not None:
+            await loop.run_in_executor(None, watcher.stop)  # the grace period
+        ctx.pool.shutdown(wait=True, cancel_futures=True)
+        remove_server_file(ws.home)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+__all__ = ["serve", "server_url"]

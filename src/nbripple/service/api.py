@@ -1,0 +1,168 @@
+"""What the REST API reads and does, as JSON shapes: one function per endpoint, each
+calling the workspace and its collaborators and returning a shape of :mod:`.wire`.
+
+The handlers of :mod:`nbripple.server` call these and nothing else, so a rule (what a
+version's consumers are, which name is valid) lives here once.
+
+Example::
+
+    version_detail(ws, "blessed_model", 3)["producer"]["id"]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import launchplans as lp
+from ..cards import Card, DataCard, ModelCard
+from ..display import usage_snippet
+from ..errors import InvalidReference
+from ..model import ArtifactVersion, Execution
+from ..refs import Pinned, validate_name
+from . import wire
+from .plans import live_watchers, overview, recent_firings
+from .workspace import Workspace
+
+JSON = dict[str, Any]
+CARD_TYPES = ("card", "model", "data")
+
+
+def _pinned(ws: Workspace, name: str, number: int) -> ArtifactVersion:
+    """Version ``number`` of artifact ``name`` (the name checked against the naming rules
+    first, so a path like ``../../etc`` never reaches a lookup)."""
+    return ws.resolve(Pinned(validate_name(name), number))
+
+
+def artifacts(ws: Workspace) -> list[JSON]:
+    """Every artifact with its newest version (``nbripple ls --json``)."""
+    return [wire.decl_dict(decl, latest) for decl, latest in ws.artifacts_with_latest()]
+
+
+def search(ws: Workspace, text: str | None, *, kind: str | None = None,
+           partitions: dict[str, str] | None = None, all_versions: bool = False,
+           limit: int = 50) -> list[JSON]:
+    """Versions matching ``text`` with their producers (``nbripple search --json``)."""
+    found = ws.search(text, partitions=partitions, kind=kind, latest_only=not all_versions,
+                      limit=limit)
+    producers: dict[str, Execution | None] = {}
+    rows = []
+    for version in found:
+        eid = version.execution_id
+        if eid is not None and eid not in producers:
+            producers[eid] = ws.find_execution(eid)
+        rows.append(wire.version_with_producer(version, producers.get(eid) if eid else None))
+    return rows
+
+
+def consumers(ws: Workspace, version: ArtifactVersion) -> list[Execution]:
+    """The executions that consumed (or were triggered by) ``version``, oldest first."""
+    graph = ws.lineage(version, depth=1, direction="down")
+    ids: list[str] = []
+    for edge in graph.edges:
+        if edge.source == graph.root and edge.kind in ("consumed", "triggered"):
+            execution_id = graph.node(edge.target).data.get("execution_id")
+            if execution_id and execution_id not in ids:
+                ids.append(execution_id)
+    found = [ws.find_execution(i) for i in ids]
+    return sorted((e for e in found if e is not None), key=lambda e: e.started_at)
+
+
+def version_detail(ws: Workspace, name: str, number: int) -> JSON:
+    """A version with its producer, consumers and the line that loads it."""
+    version = _pinned(ws, name, number)
+    producer = ws.find_execution(version.execution_id) if version.execution_id else None
+    return wire.version_detail_dict(version, producer, consumers(ws, version),
+                                    usage_snippet(version))
+
+
+def resolve(ws: Workspace, ref: str) -> JSON:
+    """The version a ref or query URI names (nothing recorded as consumed)."""
+    version = ws.resolve(ref)
+    producer = ws.find_execution(version.execution_id) if version.execution_id else None
+    return wire.version_with_producer(version, producer, card=True)
+
+
+def card(ws: Workspace, name: str, number: int) -> JSON:
+    """A version's card: Markdown, sanitized HTML and every revision."""
+    version = _pinned(ws, name, number)
+    return wire.card_view_dict(version, ws.card_history(version))
+
+
+def set_card(ws: Workspace, name: str, number: int, markdown: str,
+             card_type: str | None = None) -> JSON:
+    """Add a card revision (the type defaults to the current one); returns the card."""
+    version = _pinned(ws, name, number)
+    wanted = card_type or version.card_type or "card"
+    if wanted not in CARD_TYPES:
+        raise InvalidReference(f"card_type must be one of {', '.join(CARD_TYPES)}, "
+                               f"not {wanted!r}")
+    made: Card = ModelCard(markdown) if wanted == "model" else \
+        DataCard(markdown) if wanted == "data" else Card(markdown, "card")
+    ws.set_card(version, made)
+    return card(ws, name, number)
+
+
+def lineage(ws: Workspace, ref: str, *, depth: int | None = 1,
+            direction: str = "both") -> JSON:
+    """The lineage around a version or an execution, as nodes and edges."""
+    try:
+        graph = ws.lineage(ref, depth=depth, direction=direction)
+    except ValueError as exc:  # a bad direction or depth: the caller's input
+        if isinstance(exc, InvalidReference):
+            raise
+        raise InvalidReference(str(exc)) from exc
+    return wire.lineage_dict(graph)
+
+
+def executions(ws: Workspace, *, notebook: str | None = None, status: str | None = None,
+               kind: str | None = None, limit: int = 50) -> list[JSON]:
+    """Recent executions, newest first (``nbripple executions --json``)."""
+    if limit < 1:
+        raise InvalidReference(f"limit must be at least 1, got {limit}")
+    found = ws.executions(notebook=notebook, status=status, kind=kind, limit=limit)
+    return [wire.execution_row(e) for e in found]
+
+
+def execution(ws: Workspace, execution_id: str) -> JSON:
+    """Everything about one execution (``nbripple execution ID --json``)."""
+    return wire.full_execution_dict(ws.execution(execution_id))
+
+
+def plans(ws: Workspace) -> list[JSON]:
+    """Every plan's summary (``nbripple plans --json``)."""
+    return [wire.plan_summary(plan, recent) for plan, recent in overview(ws)]
+
+
+def set_plan_active(ws: Workspace, name: str, active: bool) -> JSON:
+    """Activate or deactivate plan ``name``; returns its summary."""
+    record = (lp.activate if active else lp.deactivate)(name, workspace=ws)
+    return wire.plan_summary(record, recent_firings(ws, name))
+
+
+def watcher_state(ws: Workspace, local: dict[str, Any] | None) -> JSON:
+    """The watcher of this server (None with ``--no-watch``) and every live watcher of
+    the home, with their health."""
+    return wire.watcher_state_dict(local, live_watchers(ws))
+
+
+def health(ws: Workspace) -> JSON:
+    """That the server answers, for which home."""
+    return wire.health_dict(ws.home)
+
+
+__all__ = [
+    "artifacts",
+    "card",
+    "consumers",
+    "execution",
+    "executions",
+    "health",
+    "lineage",
+    "plans",
+    "resolve",
+    "search",
+    "set_card",
+    "set_plan_active",
+    "version_detail",
+    "watcher_state",
+]
