@@ -19,6 +19,7 @@ from nbripple.catalog import EmbeddedCatalog
 from nbripple.catalog.embedded import lockfile
 from nbripple.errors import CatalogLockedError
 from nbripple.pids import pid_alive, process_start_time
+from waiting import wait_for_file as wait_for
 
 LOCK_HOLDER = """
     import sys, time, pathlib
@@ -27,13 +28,6 @@ LOCK_HOLDER = """
     pathlib.Path(sys.argv[2]).touch()
     time.sleep(float(sys.argv[3]))
 """
-
-
-def wait_for(path: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} did not appear"
-        time.sleep(0.01)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import nbripple as nr
 from nbripple.catalog import EmbeddedCatalog
 from nbripple.catalog.embedded import lockfile
 from nbripple.errors import CatalogLockedError
+from waiting import wait_for_file as wait_for
 
 WORKERS = 4
 PER_WORKER = 50
@@ -38,14 +39,6 @@ def set_catalog_config(home: Path, **values: float) -> None:
         '[store]\nurl = "store"\n\n[catalog]\n' + "\n".join(lines) + "\n", encoding="utf-8"
     )
     nr.use(home)
-
-
-def wait_for(path: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} did not appear within {timeout} s")
-        time.sleep(0.01)
 
 
 WORKER = """

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import nbripple as nr
 from nbripple.executors import LocalExecutor, RunJob
 from nbripple.launchplans import load_plans_file
 from nbripple.watcher import Watcher
+from waiting import wait_for
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "notebooks"
@@ -31,16 +32,6 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 nr.Watcher(sys.argv[1], poll_interval=0.05, housekeeping_s=0.5,
            grace_period_s=float(sys.argv[2])).run_forever()
 """
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture

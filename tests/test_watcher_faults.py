@@ -10,8 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,19 +26,10 @@ from nbripple.errors import CatalogLockedError
 from nbripple.pids import pid_alive
 from nbripple.service.executions import make_execution
 from nbripple.watcher import Watcher
+from waiting import wait_for
 
 FIXTURES = Path(__file__).parent / "notebooks"
 CLI = [sys.executable, "-c", "from nbripple.cli import main; main()"]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def cli(*args: str) -> Any:
