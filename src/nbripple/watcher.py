@@ -85,6 +85,8 @@ class Watcher:
         self.host = socket.gethostname()
         self._running: dict[str, str] = {}  # execution id -> firing id
         self._stop = threading.Event()
+        self._woken = threading.Event()  # set by notify(): something was committed
+        self._notified = False
         self._thread: threading.Thread | None = None
         self._cursor: int | None = None
         self._signature: Hashable | None = None
@@ -115,11 +117,25 @@ class Watcher:
         """Stop taking work, let running executions finish (up to the grace period),
         cancel the rest, and return when the watcher has stopped."""
         self._stop.set()
+        self._woken.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
         elif not self._shut_down:  # driven by run_once(): shut the executor down here
             self._shutdown()
+
+    def notify(self, items: object = None) -> None:
+        """Something was committed in this process (a :class:`ChangeFeed` listener):
+        the next pass starts at once instead of at the next poll. The watcher's own
+        writes do not wake it."""
+        if threading.current_thread() is not self._thread:
+            self._notified = True
+            self._woken.set()
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if stopped or notified."""
+        if self._woken.wait(seconds):
+            self._woken.clear()
 
     @property
     def is_running(self) -> bool:
@@ -147,14 +163,14 @@ class Watcher:
                     delay = self._failed_pass(exc)
                     if not isinstance(exc, CatalogLockedError):  # a beat would wait too
                         self._beat()  # the heartbeat says the watcher is failing
-                    self._stop.wait(delay)
+                    self._sleep(delay)
                     continue
                 if self.consecutive_failures:
                     log.info("watcher pass succeeded again after %d failure(s)",
                              self.consecutive_failures)
                     self.consecutive_failures = 0
                     self._beat()
-                self._stop.wait(self.poll_interval)
+                self._sleep(self.poll_interval)
         finally:
             self._shutdown()
 
@@ -223,7 +239,8 @@ class Watcher:
         # Take the signature before the pass: a commit made while it runs shows up
         # as a change at the next poll (the pass's own writes cost one extra pass).
         signature = self.catalog.change_token()
-        changed = signature != self._signature
+        changed = signature != self._signature or self._notified
+        self._notified = False
         # runs that ended stay owed to a pass until one reaps them
         ended = [*self._unreaped, *(self.executor.ended() if self._running else [])]
         housekeeping = time.monotonic() >= self._next_housekeeping

@@ -12,18 +12,34 @@ Example::
 
 from __future__ import annotations
 
+from typing import Any
+
 import tornado.web
 
 from .handlers import MAX_BODY_BYTES, ROUTES, ApiHandler, NotFoundHandler, ServerContext
+from .rpc import RPC_ROUTES
 
 BASE_PATH = "/nbripple/api/"
 
 
-def make_app(ctx: ServerContext, base_path: str = BASE_PATH) -> tornado.web.Application:
-    """The tornado application serving every endpoint of :data:`ROUTES` under
-    ``base_path``; any other path answers 404 in the API's error shape."""
+def all_routes() -> list[tuple[str, type[ApiHandler]]]:
+    """Every endpoint, relative to the base path: the REST API of :data:`ROUTES` and
+    the catalog methods writers call (:data:`.rpc.RPC_ROUTES`)."""
+    return [*ROUTES, *RPC_ROUTES]
+
+
+def api_rules(ctx: ServerContext, base_path: str = BASE_PATH
+              ) -> list[tuple[str, type[ApiHandler], dict[str, Any]]]:
+    """The tornado rules of :func:`all_routes` under ``base_path`` (both hosts use
+    them: :func:`make_app` and the Jupyter server extension)."""
     base = "/" + base_path.strip("/") + "/"
-    rules = [(base + pattern, handler, {"ctx": ctx}) for pattern, handler in ROUTES]
+    return [(base + pattern, handler, {"ctx": ctx}) for pattern, handler in all_routes()]
+
+
+def make_app(ctx: ServerContext, base_path: str = BASE_PATH) -> tornado.web.Application:
+    """The tornado application serving every endpoint of :func:`all_routes` under
+    ``base_path``; any other path answers 404 in the API's error shape."""
+    rules = api_rules(ctx, base_path)
     return tornado.web.Application(rules, default_handler_class=NotFoundHandler,
                                    default_handler_args={"ctx": ctx}, compress_response=False)
 
@@ -38,4 +54,5 @@ def route_table(app: tornado.web.Application) -> list[tuple[str, type[ApiHandler
     return found
 
 
-__all__ = ["BASE_PATH", "MAX_BODY_BYTES", "ROUTES", "ServerContext", "make_app", "route_table"]
+__all__ = ["BASE_PATH", "MAX_BODY_BYTES", "ROUTES", "ServerContext", "all_routes", "api_rules",
+           "make_app", "route_table"]

@@ -12,6 +12,7 @@ import functools
 import hmac
 import json
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from tornado.ioloop import IOLoop
 
 from ..errors import NbrippleError, error_info, one_line
 from ..service import api
+from ..service.feed import ChangeFeed
 
 if TYPE_CHECKING:
     from ..service import Workspace
@@ -38,7 +40,9 @@ TRUE, FALSE = ("1", "true", "yes"), ("0", "false", "no")
 
 @dataclass
 class ServerContext:
-    """What every handler shares: the workspace, the token, the server's own watcher."""
+    """What every handler shares: the workspace, the token, the feed of what this
+    process commits, and the server's own watcher (started and stopped here, so the
+    host and the watcher endpoints do it the same way)."""
 
     ws: Workspace
     token: str
@@ -46,6 +50,36 @@ class ServerContext:
     max_body_bytes: int = MAX_BODY_BYTES
     pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="nbripple-api"))
+    feed: ChangeFeed = field(default_factory=ChangeFeed)
+    make_watcher: Callable[[], Watcher] | None = None
+    _watcher_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _unsubscribe: Callable[[], None] | None = field(default=None, repr=False)
+
+    def start_watcher(self) -> bool:
+        """Start the server's own watcher (woken by every commit on the feed); False
+        if it already runs. A RuntimeError when this host runs none (no factory)."""
+        with self._watcher_lock:
+            if self.watcher is not None and self.watcher.is_running:
+                return False
+            if self.make_watcher is None:
+                raise RuntimeError("this server cannot run a watcher")
+            watcher = self.make_watcher()
+            self._unsubscribe = self.feed.subscribe(watcher.notify)
+            self.watcher = watcher.start()
+            return True
+
+    def stop_watcher(self) -> bool:
+        """Stop the server's own watcher (running executions get its grace period);
+        False if none runs."""
+        with self._watcher_lock:
+            watcher, self.watcher = self.watcher, None
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+                self._unsubscribe = None
+            if watcher is None or not watcher.is_running:
+                return False
+            watcher.stop()
+            return True
 
 
 class RequestProblem(tornado.web.HTTPError):

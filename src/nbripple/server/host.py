@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
+from ..service.feed import ChangeFeed
+from ..service.serving import release, serving_workspace
 from ..watcher import Watcher
 from . import BASE_PATH, make_app
 from .discovery import ServerInfo, remove_server_file, write_server_file
@@ -46,7 +48,8 @@ def server_url(ip: str, port: int) -> str:
 
 def serve(ws: Workspace, *, ip: str, port: int, token: str, watch: bool,
           ready: Callable[[str], None]) -> None:
-    """Serve ``ws`` until SIGINT/SIGTERM; ``ready(url)`` is called once it answers."""
+    """Serve ``ws``'s home until SIGINT/SIGTERM, holding its DuckDB file as the only
+    writer; ``ready(url)`` is called once it answers."""
     asyncio.run(_serve(ws, ip=ip, port=port, token=token, watch=watch, ready=ready))
 
 
@@ -56,26 +59,28 @@ async def _serve(ws: Workspace, *, ip: str, port: int, token: str, watch: bool,
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    ctx = ServerContext(ws, token)
+    feed = ChangeFeed()
+    ws = serving_workspace(ws, feed)
+    ctx = ServerContext(ws, token, feed=feed)
+    ctx.make_watcher = lambda: Watcher(workspace=ws)
     sockets = bind_sockets(port, address=ip)
     url = server_url(ip, sockets[0].getsockname()[1])
     server = HTTPServer(make_app(ctx), max_body_size=BODY_READ_LIMIT * ctx.max_body_bytes)
     server.add_sockets(sockets)
-    watcher: Watcher | None = None
     try:
         write_server_file(ws.home, ServerInfo.for_this_process(url, token))
         if watch:
-            watcher = ctx.watcher = Watcher(workspace=ws).start()
+            ctx.start_watcher()
         ready(url)
         await stop.wait()
     finally:
         server.stop()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(server.close_all_connections(), CLOSE_CONNECTIONS_S)
-        if watcher is not None:
-            await loop.run_in_executor(None, watcher.stop)  # the grace period
+        await loop.run_in_executor(None, ctx.stop_watcher)  # the grace period
         ctx.pool.shutdown(wait=True, cancel_futures=True)
         remove_server_file(ws.home)
+        release(ws)
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
 
