@@ -23,11 +23,13 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from ..service.feed import ChangeFeed
+from ..service.remote import forget_old_requests
 from ..service.serving import release, serving_workspace
 from ..watcher import Watcher
 from . import BASE_PATH, make_app
 from .discovery import ServerInfo, remove_server_file, write_server_file
 from .handlers import ServerContext
+from .rpc import MAX_CALL_BYTES
 
 if TYPE_CHECKING:
     from ..service import Workspace
@@ -61,11 +63,13 @@ async def _serve(ws: Workspace, *, ip: str, port: int, token: str, watch: bool,
         loop.add_signal_handler(signum, stop.set)
     feed = ChangeFeed()
     ws = serving_workspace(ws, feed)
+    await loop.run_in_executor(None, forget_old_requests, ws)
     ctx = ServerContext(ws, token, feed=feed)
     ctx.make_watcher = lambda: Watcher(workspace=ws)
     sockets = bind_sockets(port, address=ip)
     url = server_url(ip, sockets[0].getsockname()[1])
-    server = HTTPServer(make_app(ctx), max_body_size=BODY_READ_LIMIT * ctx.max_body_bytes)
+    server = HTTPServer(make_app(ctx), max_body_size=max(BODY_READ_LIMIT * ctx.max_body_bytes,
+                                                        2 * MAX_CALL_BYTES))
     server.add_sockets(sockets)
     try:
         write_server_file(ws.home, ServerInfo.for_this_process(url, token))
