@@ -33,6 +33,7 @@ import httpx
 import jupyter_server
 import pytest
 import tornado.web
+from jupyter_client.blocking import BlockingKernelClient
 from jupyter_server.serverapp import ServerApp
 from pytest_jupyter.jupyter_server import *  # noqa: F403  (a real Jupyter server's fixtures)
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
@@ -293,6 +294,7 @@ def example_paths(pattern: str) -> list[str]:
         return [path[:-2] + "no/such/route"]
     path = re.sub(r"\(\?P<number>\[\^/\]\+\)", "1", path)
     path = re.sub(r"\(\?P<\w+>\[\^/\]\+\)", "sales", path)
+    path = re.sub(r"\(\?P<method>\[a-z_\]\+\)", "commit", path)  # catalog/<method>
     paths = [path]
     while any("(?P<" in p for p in paths):
         expanded = []
@@ -513,6 +515,37 @@ def test_a_jupyter_server_process_serves_its_home_to_other_processes(tmp_path: P
         assert kernel.stdout.strip() == "sales", kernel.stderr
         anonymous = httpx.get(info.url + "artifacts", timeout=20)
         assert anonymous.status_code == 401 and anonymous.json()["error"] == "Unauthorized"
+        # A kernel the Jupyter server starts creates a version; the sidebar's API lists it.
+        jupyter_api = f"http://127.0.0.1:{runtime['port']}/jupyter/api/"
+        auth = {"Authorization": "token jupyter-token"}
+        started = httpx.post(jupyter_api + "kernels", headers=auth, timeout=60,
+                             json={"name": "python3"})
+        assert started.status_code == 201, started.text
+        kernel_id = started.json()["id"]
+        client = BlockingKernelClient(connection_file=str(
+            wait_for(lambda: next(jupyter["runtime"].glob(f"kernel-{kernel_id}.json"), None),
+                     60, "the kernel's connection file")))
+        client.load_connection_file()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=60)
+            printed: list[str] = []
+            reply = client.execute_interactive(
+                "import nbripple as nr, nbripple.service as s\n"
+                "v = nr.Artifact('from_kernel').create_from({'rows': 3}, card='# Made here')\n"
+                "print(type(s.current().catalog).__name__, v.ref)", timeout=120,
+                output_hook=lambda msg: printed.append(msg["content"].get("text", "")))
+            assert reply["content"]["status"] == "ok", reply["content"]
+            assert "".join(printed).split() == ["ServedCatalog", "from_kernel@1"]
+        finally:
+            client.stop_channels()
+        listed = httpx.get(info.url + "search", params={"text": "from_kernel"},
+                           headers={"Authorization": f"token {info.token}"}, timeout=20)
+        assert [row["name"] + "@" + str(row["version"]) for row in listed.json()] == \
+            ["from_kernel@1"]
+        browser = httpx.get(info.url + "versions/from_kernel/1/card", headers=auth, timeout=20)
+        assert browser.status_code == 200 and "Made here" in browser.json()["html"]
+        httpx.delete(jupyter_api + f"kernels/{kernel_id}", headers=auth, timeout=60)
     finally:
         process.send_signal(signal.SIGTERM)
         returncode = process.wait(timeout=60)
@@ -536,8 +569,7 @@ def test_the_wheel_enables_the_extension_in_jupyter(tmp_path: Path) -> None:
     """A wheel built from this tree, installed in a fresh venv (with jupyter_server, not
     a dependency of nbripple): Jupyter lists the extension enabled and valid."""
     uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
-    if uv is None:
-        pytest.skip("uv is not installed")
+    assert uv is not None, "uv is installed with the project (make install); install it"
     root = Path(__file__).resolve().parents[1]
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith(("JUPYTER", "PYTHON", "VIRTUAL_ENV"))}
