@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from tornado.httpserver import HTTPServer
@@ -39,6 +40,10 @@ BODY_READ_LIMIT = 8
 the limit gets a 413 in the API's error shape; a longer one ends the connection."""
 
 CLOSE_CONNECTIONS_S = 5.0
+
+POOL_THREADS = 32
+"""Threads that run requests: concurrent commits wait in them to be committed as one
+group, so there are more of them than clients committing at once."""
 """On stop, how long open connections may take to finish before they are closed."""
 
 
@@ -64,7 +69,8 @@ async def _serve(ws: Workspace, *, ip: str, port: int, token: str, watch: bool,
     feed = ChangeFeed()
     ws = serving_workspace(ws, feed)
     await loop.run_in_executor(None, forget_old_requests, ws)
-    ctx = ServerContext(ws, token, feed=feed)
+    ctx = ServerContext(ws, token, feed=feed, pool=ThreadPoolExecutor(
+        POOL_THREADS, thread_name_prefix="nbripple-api"))
     ctx.make_watcher = lambda: Watcher(workspace=ws)
     sockets = bind_sockets(port, address=ip)
     url = server_url(ip, sockets[0].getsockname()[1])

@@ -200,6 +200,16 @@ class FeedingCatalog:
         self._publish([_version_item(v) for v in versions])
         return versions
 
+    def commit_many(self, batches: list[tuple[str | None, list[Any]]]) -> list[list[Any]]:
+        committed: list[list[Any]] = self.inner.commit_many(batches)
+        self._publish([_version_item(v) for versions in committed for v in versions])
+        return committed
+
+    def idempotent_commits(self, calls: list[Any], answer: Any) -> list[tuple[str, Any]]:
+        done: list[tuple[str, Any]] = self.inner.idempotent_commits(calls, answer)
+        self._publish([_version_item(v) for _, versions in done for v in versions or ()])
+        return done
+
     def add_card(self, name: str, version: int, card_type: str, markdown: str) -> Any:
         revision = self.inner.add_card(name, version, card_type, markdown)
         self._publish([{"type": "card", "name": name, "version": version,

@@ -13,13 +13,18 @@ Example::
 
 from __future__ import annotations
 
+import inspect
 import re
+import sys
+import threading
+import weakref
 from datetime import timedelta
 from typing import Any
 
 from ..catalog.served import READS, WRITES
 from ..catalog.served.codec import CodecError, dumps, loads
 from ..errors import NbrippleError, one_line
+from ..model import NewVersion
 from .feed import FeedingCatalog
 from .workspace import Workspace
 
@@ -75,6 +80,8 @@ def call(ws: Workspace, method: str, body: bytes, key: str | None) -> str:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             raise Refused(type(exc).__name__, str(message)) from exc
 
+    if method == "commit" and key is not None and hasattr(catalog, "idempotent_commits"):
+        return _group_commit(catalog).submit(key, args, kwargs)
     remember = getattr(catalog, "idempotent", None)
     if method not in WRITES or key is None or remember is None:
         return run()
@@ -89,6 +96,116 @@ def call(ws: Workspace, method: str, body: bytes, key: str | None) -> str:
         raise Refused("ValueError", str(exc)) from exc
 
 
+class GroupCommit:
+    """Concurrent ``commit`` calls made one transaction (DuckDB's cost is per statement
+    and per transaction, not per row): the first caller commits every call queued
+    while the previous group ran, each remembered under its own key; the others wait
+    for their answer. A group that fails is retried one call at a time, so a bad call
+    fails alone."""
+
+    def __init__(self, catalog: Any) -> None:
+        self.catalog = catalog
+        self._lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._busy = False
+
+    def submit(self, key: str, args: list[Any], kwargs: dict[str, Any]) -> str:
+        try:
+            pending = _Pending(key, *_commit_arguments(args, kwargs))
+        except (TypeError, ValueError) as exc:
+            raise Refused(type(exc).__name__, str(exc)) from exc
+        with self._lock:
+            self._queue.append(pending)
+            lead = not self._busy
+            self._busy = True
+        if not lead:
+            pending.done.wait()
+            if not pending.lead:
+                return pending.outcome()
+        self._run_groups()
+        return pending.outcome()
+
+    def _run_groups(self) -> None:
+        """Commit what is queued, group after group; then hand over (or stop)."""
+        with self._lock:
+            group, self._queue = self._queue, []
+        try:
+            self._commit(group)
+        finally:
+            with self._lock:
+                if self._queue:  # the next group is led by its first caller
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.done.set()
+                else:
+                    self._busy = False
+            for pending in group:
+                pending.done.set()
+
+    def _commit(self, group: list[_Pending]) -> None:
+        calls = [(p.key, p.execution_id, p.new) for p in group]
+        try:
+            done = self.catalog.idempotent_commits(calls, _answer)
+        except Exception:
+            if len(group) == 1:
+                group[0].error = sys.exc_info()[1]
+                return
+            for pending in group:  # one at a time: a bad call fails alone
+                self._commit([pending])
+            return
+        for pending, (answer, _) in zip(group, done, strict=True):
+            pending.answer = answer
+
+
+class _Pending:
+    def __init__(self, key: str, execution_id: str | None, new: list[Any]) -> None:
+        self.key, self.execution_id, self.new = key, execution_id, new
+        self.done = threading.Event()
+        self.lead = False
+        self.answer: str | None = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> str:
+        if self.error is not None:
+            if isinstance(self.error, NbrippleError):
+                raise self.error
+            if isinstance(self.error, KeyError | ValueError | TypeError):
+                raise Refused(type(self.error).__name__, str(self.error))
+            raise self.error
+        assert self.answer is not None
+        return self.answer
+
+
+def _commit_arguments(args: list[Any], kwargs: dict[str, Any]) -> tuple[str | None, list[Any]]:
+    bound = inspect.signature(_commit_signature).bind(*args, **kwargs)
+    execution_id, new = bound.arguments["execution_id"], bound.arguments["new"]
+    if execution_id is not None and not isinstance(execution_id, str):
+        raise TypeError("commit's execution_id must be a string or None")
+    if not isinstance(new, list) or not all(isinstance(n, NewVersion) for n in new):
+        raise TypeError("commit's new must be a list of NewVersion records")
+    return execution_id, new
+
+
+def _commit_signature(execution_id: str | None, new: list[Any]) -> None:
+    """The signature of ``commit``, to bind a call's arguments to."""
+
+
+def _answer(versions: list[Any]) -> str:
+    return dumps({"result": versions})
+
+
+_committers: weakref.WeakKeyDictionary[Any, GroupCommit] = weakref.WeakKeyDictionary()
+_committers_lock = threading.Lock()
+
+
+def _group_commit(catalog: Any) -> GroupCommit:
+    with _committers_lock:
+        found = _committers.get(catalog)
+        if found is None:
+            found = _committers[catalog] = GroupCommit(catalog)
+        return found
+
+
 def forget_old_requests(ws: Workspace) -> int:
     """Forget answers older than :data:`REMEMBER_FOR` (the server does it on start)."""
     forget = getattr(ws.catalog, "forget_requests", None)
@@ -97,4 +214,4 @@ def forget_old_requests(ws: Workspace) -> int:
     return int(forget(ws.catalog.now() - REMEMBER_FOR))
 
 
-__all__ = ["KEY_PATTERN", "REMEMBER_FOR", "Refused", "call", "forget_old_requests"]
+__all__ = ["KEY_PATTERN", "REMEMBER_FOR", "GroupCommit", "Refused", "call", "forget_old_requests"]

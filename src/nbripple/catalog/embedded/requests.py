@@ -3,14 +3,16 @@ same transaction as the write it made (table ``requests``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from .connection import CatalogConnection
+from ...model import ArtifactVersion, NewVersion
 from .rows import utcnow
+from .versions import VersionTables
 
 
-class RequestTables(CatalogConnection):
+class RequestTables(VersionTables):
     """Mixed into :class:`EmbeddedCatalog`: the ``requests`` table."""
 
     def idempotent(self, key: str, method: str, run: Callable[[], str]) -> str:
@@ -40,3 +42,47 @@ class RequestTables(CatalogConnection):
             row = con.execute("DELETE FROM requests WHERE created_at < ? RETURNING key",
                               [cutoff]).fetchall()
         return len(row)
+
+    def idempotent_commits(
+        self, calls: list[tuple[str, str | None, list[NewVersion]]],
+        answer: Callable[[list[ArtifactVersion]], str],
+    ) -> list[tuple[str, list[ArtifactVersion] | None]]:
+        """Several keyed ``commit(execution_id, new)`` calls in one transaction (a
+        group commit): the ones whose key is remembered are not run again. Returns,
+        per call, its answer (``answer(versions)``) and the versions it committed now
+        (None for a call answered from memory). What is remembered of a commit is the
+        numbers of its versions, which never change: a replay reads them back."""
+        keys = list(dict.fromkeys(key for key, _, _ in calls))
+        with self.transaction() as con:
+            known: dict[str, str] = {}
+            if keys:
+                marks = ", ".join("?" * len(keys))
+                for key, method, result in con.execute(
+                        f"SELECT key, method, result FROM requests WHERE key IN ({marks})",
+                        keys).fetchall():
+                    if method != "commit":
+                        raise ValueError(f"idempotency key {key!r} was used for {method}, "
+                                         "not commit: send a new key for each request")
+                    known[key] = answer(self.get_versions(
+                        [(name, int(number)) for name, number in json.loads(result)]))
+            todo: dict[str, tuple[str | None, list[NewVersion]]] = {}
+            for key, execution_id, new in calls:
+                if key not in known and key not in todo:
+                    todo[key] = (execution_id, new)
+            committed = dict(zip(todo, self.commit_many(list(todo.values())), strict=True))
+            now = utcnow()
+            if committed:
+                rows = ", ".join(["(?, 'commit', ?, ?)"] * len(committed))
+                con.execute(f"INSERT INTO requests (key, method, result, created_at) "
+                            f"VALUES {rows}",
+                            [v for key, versions in committed.items() for v in (
+                                key, json.dumps([[x.name, x.version] for x in versions]),
+                                now)])
+            fresh = {key: answer(versions) for key, versions in committed.items()}
+        out: list[tuple[str, list[ArtifactVersion] | None]] = []
+        for key, _, _ in calls:
+            if key in committed:
+                out.append((fresh[key], committed.pop(key)))
+            else:
+                out.append((known.get(key) or fresh[key], None))
+        return out

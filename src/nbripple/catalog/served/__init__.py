@@ -53,6 +53,12 @@ WRITES = frozenset({
 })
 """The catalog methods the server runs for a client (every method of the protocol
 but ``now`` and ``close``, which the client answers itself)."""
+REPEATABLE = frozenset({
+    "record_consumption", "update_execution", "update_firing", "update_plan_state",
+    "advance_watch_cursor", "watcher_heartbeat",
+})
+"""Writes that do the same when repeated, so they are retried without an idempotency
+key (and the server does not remember their answer)."""
 
 
 class ServedCatalog:
@@ -82,7 +88,7 @@ class ServedCatalog:
         return self.transport.call(method, args, kwargs, write=False)
 
     def _write(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return self.transport.call(method, args, kwargs, write=True)
+        return self.transport.call(method, args, kwargs, write=method not in REPEATABLE)
 
     # -- the client's own ---------------------------------------------------------
     def now(self) -> datetime:
@@ -256,4 +262,4 @@ class ServedCatalog:
 if TYPE_CHECKING:
     _: type[Catalog] = ServedCatalog  # the served catalog implements the protocol
 
-__all__ = ["READS", "WRITES", "ServedCatalog"]
+__all__ = ["READS", "REPEATABLE", "WRITES", "ServedCatalog"]
