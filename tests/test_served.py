@@ -14,6 +14,7 @@ Every wait has a deadline, so a broken server fails a test instead of hanging it
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import nbripple as nr
@@ -111,6 +113,13 @@ def dead_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}/nbripple/api/"
+
+
+def watcher_idle(client: httpx.Client) -> bool:
+    """The server's watcher has no run whose process is still there (a run ends after
+    its execution is marked finished)."""
+    local = client.get("watcher").json()["local"]
+    return bool(local) and local["running"] == 0
 
 
 @contextmanager
@@ -390,10 +399,48 @@ def test_the_servers_watcher_fires_on_another_processs_commit_within_a_second(
                 assert delay < 1.0, delay
                 assert seen_after < 1.0, seen_after
 
-            def all_ended() -> bool:
-                rows = client.get("executions", params={"limit": 50}).json()
-                return not [r for r in rows if r["kind"] == "notebook"
-                            and r["status"] in ("queued", "running")]
+            wait_for(lambda: watcher_idle(client), DEADLINE_S, "the triggered runs to end")
 
-            wait_for(all_ended, DEADLINE_S, "the triggered runs to end")
 
+
+def test_sigterm_lets_a_running_triggered_run_finish_and_commit_through_the_server(
+        tmp_path: Path) -> None:
+    """`nbripple serve` gives running executions its watcher's grace period on SIGTERM;
+    in a served home those runs (and their kernels) reach the catalog through that
+    server, so it must keep answering them until they have finished."""
+    home = fresh_home(tmp_path / "project")
+    with (home / "config.toml").open("a") as config:
+        config.write("\n[watcher]\ngrace_period_s = 20\n")
+    notebook = Path(__file__).parent / "notebooks" / "triggered_work.ipynb"
+    (tmp_path / "plans.py").write_text(
+        "import nbripple as nr\n"
+        "item = nr.Artifact('work_item')\n"
+        f"work = nr.LaunchPlan('work', notebook={str(notebook)!r}, parameters={{'seconds': 4}},\n"
+        "                      trigger=nr.OnArtifact(item, inputs={'item': item}))\n")
+    server = start_server(home)  # with its watcher
+    try:
+        for args in (("register", str(tmp_path / "plans.py")), ("activate", "work")):
+            done = cli(home, *args)
+            assert done.returncode == 0, done.stderr
+        assert which(home, "work_item", "to do")["ref"] == "work_item@1"
+        with server.client() as client:
+            def running() -> list[dict[str, Any]]:
+                rows: list[dict[str, Any]] = client.get("executions").json()
+                return [r for r in rows if r["kind"] == "notebook" and r["status"] == "running"]
+
+            run = wait_for(running, DEADLINE_S, "the triggered run to start")[0]
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)  # while the run sleeps its 4 s
+        assert server.process.wait(timeout=DEADLINE_S) == 0
+        stopped_after = time.monotonic() - started
+    finally:
+        server.kill()
+    ws = nr.Workspace(home)
+    try:
+        execution = ws.catalog.get_execution(run["id"])
+        assert execution is not None
+        assert (execution.status, execution.error) == ("succeeded", None)
+        assert [v.ref for v in ws.catalog.versions_produced_by(run["id"])] == ["done@1"]
+    finally:
+        EmbeddedCatalog.close_all()
+    assert stopped_after < 20, f"the server took {stopped_after:.0f} s to stop"

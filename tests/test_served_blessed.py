@@ -66,6 +66,8 @@ def test_the_blessed_model_example_through_nbripple_serve(tmp_path: Path) -> Non
                     r["status"] not in ("queued", "running") for r in runs) else []
 
             runs = wait_for(ended, DEADLINE_S, "the triggered ops run to end", interval=0.2)
+            wait_for(lambda: client.get("watcher").json()["local"]["running"] == 0,
+                     DEADLINE_S, "the ops run's process to end")
             time.sleep(1.0)  # a second firing would be there by now
             assert len(runs) == 1 and len(ops_runs()) == 1, ops_runs()
             ops = client.get(f"executions/{runs[0]['id']}").json()
