@@ -56,13 +56,16 @@ RATE_TARGET = 300.0  # versions/s in total, served
 RATIO_TARGET = 10.0  # served rate / embedded rate
 DETECT_TARGET_MS = 20.0
 GET_TARGET_MS = 5.0
-# --quick: 8 x 30 versions, 10 events, 10,000 versions and 200 queries. The smoke
-# targets keep the full ones where the smaller size does not skew them (the ratio,
-# detection); the rate gets the headroom of a loaded 2-core machine and the fixed
-# start-up cost that weighs more on 30 commits a process; nr.get the headroom
-# bench_catalog.py gives its own smoke p50 (15 ms).
+# --quick: 8 x 50 versions (embedded 8 x 10), 10 events, 10,000 versions and 200
+# queries. Measured at that size on the shared 2-core machine at load 3-9: served
+# 160-350 versions/s, ratio 8-32, detection p50 15-35 ms, served nr.get p50 5.4-7 ms.
+# The ratio keeps its full target (three attempts absorb a loaded one); the rate gets
+# the headroom of a loaded machine and of the fixed costs that weigh more on 50
+# commits a process; detection twice its target (as bench_watcher.py); nr.get the
+# headroom bench_catalog.py gives its own smoke p50.
 SMOKE_RATE = 200.0
 SMOKE_GET_MS = 15.0
+SMOKE_DETECT_MS = 40.0
 
 SRC = Path(nr.__file__).resolve().parents[1]
 SERVER_DEADLINE_S = 60.0
@@ -411,7 +414,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run (smaller sizes)")
     args = parser.parse_args()
-    processes, count, embedded_count = (8, 30, 10) if args.quick else (8, 200, 50)
+    processes, count, embedded_count = (8, 50, 10) if args.quick else (8, 200, 50)
     events = 10 if args.quick else 50
     n_versions, n_queries = (10_000, 200) if args.quick else (100_000, 1000)
 
@@ -455,7 +458,7 @@ def main() -> int:
                     "/s", smoke=SMOKE_RATE),
             AtLeast("served / embedded registrations/s", ratio, RATIO_TARGET),
             Check("detection in the server's watcher p50", detect_p50, DETECT_TARGET_MS,
-                  " ms"),
+                  " ms", smoke=SMOKE_DETECT_MS),
             Check(f"served nr.get(query) p50 at {n_versions:,}",
                   p(samples["ServedCatalog:get"], 50) * 1000, GET_TARGET_MS, " ms",
                   smoke=SMOKE_GET_MS),
