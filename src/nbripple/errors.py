@@ -158,7 +158,7 @@ ERROR_TABLE: dict[str, tuple[int, int]] = {
     "StoreWriteError": (EXIT_ERROR, SERVER_ERROR),
     # nbripple.parameters
     "ParametersError": (EXIT_ERROR, BAD_INPUT),
-    # nbripple.runner
+    # nbripple.preparation (re-exported by nbripple.runner)
     "NotebookNotFound": (EXIT_ERROR, NOT_FOUND),
     "KernelNotFound": (EXIT_ERROR, NOT_FOUND),
     "InputResolutionError": (EXIT_ERROR, BAD_INPUT),
