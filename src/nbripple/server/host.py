@@ -3,7 +3,8 @@
 It binds (port 0: a free port), writes ``<home>/server.json`` (see :mod:`.discovery`),
 starts a :class:`~nbripple.watcher.Watcher` in a background thread unless told not to,
 and runs until SIGINT/SIGTERM: then it stops taking requests, gives running executions
-the watcher's grace period, and removes the discovery file.
+(the watcher's, and those launched over the API) the watcher's grace period, and
+removes the discovery file.
 
 Example::
 
@@ -77,7 +78,9 @@ async def _serve(ws: Workspace, *, ip: str, port: int, token: str, watch: bool,
         server.stop()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(server.close_all_connections(), CLOSE_CONNECTIONS_S)
-        await loop.run_in_executor(None, ctx.stop_watcher)  # the grace period
+        await asyncio.gather(  # both give their running executions the grace period
+            loop.run_in_executor(None, ctx.stop_watcher),
+            loop.run_in_executor(None, ctx.stop_launcher))
         ctx.pool.shutdown(wait=True, cancel_futures=True)
         remove_server_file(ws.home)
         release(ws)

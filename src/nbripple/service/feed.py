@@ -143,8 +143,10 @@ class ChangeFeed:
         return found
 
 
-def _version_item(version: Any) -> Item:
+def version_item(version: Any) -> Item:
+    """A new version as a feed item: what a client shows of it without asking."""
     return {"type": "version", "name": version.name, "version": version.version,
+            "ref": version.ref, "kind": version.kind, "partitions": dict(version.partitions),
             "seq": version.seq, "execution_id": version.execution_id}
 
 
@@ -172,7 +174,7 @@ class FeedingCatalog:
     # -- versions and cards ---------------------------------------------------------
     def commit(self, execution_id: str | None, new: list[Any]) -> list[Any]:
         versions: list[Any] = self.inner.commit(execution_id, new)
-        self.feed.publish([_version_item(v) for v in versions])
+        self.feed.publish([version_item(v) for v in versions])
         return versions
 
     def add_card(self, name: str, version: int, card_type: str, markdown: str) -> Any:
@@ -196,7 +198,7 @@ class FeedingCatalog:
                          **changes: Any) -> list[Any]:
         versions: list[Any] = self.inner.finish_execution(
             execution_id, commit_staged=commit_staged, **changes)
-        self.feed.publish([*(_version_item(v) for v in versions),
+        self.feed.publish([*(version_item(v) for v in versions),
                            {"type": "execution", "id": execution_id,
                             "status": changes.get("status")}])
         return versions
@@ -247,4 +249,4 @@ class FeedingCatalog:
                             "status": changes.get("status")}])
 
 
-__all__ = ["CAPACITY", "ChangeFeed", "FeedingCatalog"]
+__all__ = ["CAPACITY", "ChangeFeed", "FeedingCatalog", "version_item"]
