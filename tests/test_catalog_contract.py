@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 
 from nbripple.catalog import Catalog, EmbeddedCatalog
+from nbripple.catalog.served import ServedCatalog
 from nbripple.model import ArtifactDecl, ArtifactVersion, Execution, NewVersion
 from nbripple.refs import Query
+from serving import start_server
 
-IMPLEMENTATIONS = ["embedded"]
+IMPLEMENTATIONS = ["embedded", "served"]
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Catalogs:
     open_other: Callable[[], Catalog]
     client_code: str
     opened: list[Catalog] = field(default_factory=list)
+    stop: Callable[[], object] | None = None
 
     def other(self) -> Catalog:
         other = self.open_other()
@@ -42,6 +45,8 @@ class Catalogs:
     def close(self) -> None:
         for each in [self.catalog, *self.opened]:
             each.close()
+        if self.stop is not None:
+            self.stop()
 
 
 def make_catalogs(implementation: str, tmp_path: Path) -> Catalogs:
@@ -55,6 +60,17 @@ def make_catalogs(implementation: str, tmp_path: Path) -> Catalogs:
         code = ("from nbripple.catalog import EmbeddedCatalog\n"
                 f"catalog = EmbeddedCatalog({str(path)!r}, lock_timeout_s=30)\n")
         return Catalogs(open_embedded(), open_embedded, code)
+    if implementation == "served":  # a real `nbripple serve` owning a fresh home
+        home = tmp_path / "home"
+        home.mkdir()
+        server = start_server(home, "--no-watch")
+
+        def open_served() -> Catalog:
+            return ServedCatalog(server.url, server.token)
+
+        code = ("from nbripple.catalog.served import ServedCatalog\n"
+                f"catalog = ServedCatalog({server.url!r}, {server.token!r})\n")
+        return Catalogs(open_served(), open_served, code, stop=server.stop)
     raise ValueError(f"unknown catalog implementation {implementation!r}")
 
 

@@ -11,12 +11,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -34,60 +31,10 @@ from nbripple.server.discovery import (
     write_server_file,
 )
 from nbripple.service import api
+from serving import DEADLINE_S, SRC, Server, start_server
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
-SRC = Path(__file__).resolve().parents[1] / "src"
 VERBS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD")
-DEADLINE_S = 30.0
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[str]
-    home: Path
-    url: str
-    token: str
-
-    def client(self, token: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"token {token or self.token}"}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=20.0)
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=DEADLINE_S)
-
-
-def start_server(home: Path, *extra: str) -> Server:
-    """`nbripple serve` on a free port; returns once it printed its URL and its health
-    endpoint answers."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get(
-        "PYTHONPATH", "")]), "NBRIPPLE_HOME": str(home)}
-    out, err = home.parent / "serve.out", home.parent / "serve.err"
-    with out.open("w") as stdout, err.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-c", "from nbripple.cli import main; main()", "serve",
-             "--home", str(home), "--port", "0", *extra],
-            stdout=stdout, stderr=stderr, text=True, env=env)
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited {process.returncode}: {err.read_text()}")
-        info = read_server_file(home)
-        printed = out.read_text().splitlines()
-        if info is not None and info.pid == process.pid and printed:
-            assert printed[0] == info.url  # the URL is the first line printed
-            try:
-                answer = httpx.get(info.url + "health", timeout=2.0,
-                                   headers={"Authorization": f"token {info.token}"})
-                if answer.status_code == 200:
-                    return Server(process, home, info.url, info.token)
-            except httpx.TransportError:
-                pass
-        time.sleep(0.05)
-    process.kill()
-    process.wait()
-    raise AssertionError("serve did not answer its health endpoint in time")
 
 
 def make_home(root: Path) -> Path:

@@ -98,6 +98,11 @@ class DiskFull(CatalogError):
     """The disk holding the catalog is full (or a file size limit was reached)."""
 
 
+class ServerUnavailable(CatalogError):
+    """The nbripple server a process uses did not answer (after retries), or refused
+    its token."""
+
+
 class SymlinkError(KindError, ValueError):
     """A file or directory to store is, or holds, a symbolic link nbripple will not
     follow on its own (out of its tree, dangling or looping)."""
@@ -130,7 +135,7 @@ class TamperedCacheWarning(UserWarning):
 EXIT_ERROR = 1
 """The exit code of a command that ends with an error (click uses 2 for bad usage)."""
 
-BAD_INPUT, NOT_FOUND, CONFLICT, SERVER_ERROR = 400, 404, 409, 500
+BAD_INPUT, NOT_FOUND, CONFLICT, SERVER_ERROR, UNAVAILABLE = 400, 404, 409, 500, 503
 
 ERROR_TABLE: dict[str, tuple[int, int]] = {
     # class name: (CLI exit code, HTTP status). Keyed by name because some errors are
@@ -158,6 +163,7 @@ ERROR_TABLE: dict[str, tuple[int, int]] = {
     "CatalogDamaged": (EXIT_ERROR, SERVER_ERROR),
     "CatalogReadOnly": (EXIT_ERROR, SERVER_ERROR),
     "DiskFull": (EXIT_ERROR, SERVER_ERROR),
+    "ServerUnavailable": (EXIT_ERROR, UNAVAILABLE),
     "SymlinkError": (EXIT_ERROR, BAD_INPUT),
     "StoreError": (EXIT_ERROR, SERVER_ERROR),
     "StoreWriteError": (EXIT_ERROR, SERVER_ERROR),

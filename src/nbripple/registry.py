@@ -22,6 +22,8 @@ Implementations are imported only when chosen, so importing this module is cheap
 from __future__ import annotations
 
 import importlib
+import os
+import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -150,8 +152,28 @@ def register_executor(name: str, factory: Factory[Executor] | str) -> None:
 
 
 def make_catalog(settings: Settings) -> Catalog:
-    """The catalog the settings choose (``[catalog] kind``, default ``embedded``)."""
-    return catalogs.make(settings.catalog.kind, settings, settings.source("catalog.kind"))
+    """The catalog the settings choose (``[catalog] kind``, default ``embedded``).
+
+    For the default, a live server that owns the home (its ``server.json``, see
+    :mod:`nbripple.discovery`) wins: the process uses the served catalog, so
+    the server stays the file's only writer. A URL (``NBRIPPLE_URL``, ``[catalog]
+    url``) makes the kind ``served`` (see :mod:`nbripple.config`).
+    """
+    kind, source = settings.catalog.kind, settings.source("catalog.kind")
+    if kind == "embedded" and source.kind == "default" and owning_server(settings) is not None:
+        return catalogs.make("served", settings)
+    return catalogs.make(kind, settings, source)
+
+
+def owning_server(settings: Settings) -> tuple[str, str] | None:
+    """``(url, token)`` of the live server that owns the home (not this process), from
+    its ``server.json``; None when there is none or its owner is gone."""
+    from .discovery import live_server  # only when a catalog is made
+
+    info = live_server(settings.home)
+    if info is None or (info.pid == os.getpid() and info.host == socket.gethostname()):
+        return None
+    return str(info.url), str(info.token)
 
 
 def make_executor(settings: Settings, **options: Any) -> Executor:
@@ -173,6 +195,26 @@ def embedded_catalog(settings: Settings) -> Catalog:
     return catalog
 
 
+def served_catalog(settings: Settings) -> Catalog:
+    """``served``: the catalog of a server over HTTP
+    (:class:`nbripple.catalog.served.ServedCatalog`): ``[catalog] url`` and ``token``
+    (``NBRIPPLE_URL``/``NBRIPPLE_TOKEN``) when set, else the server that owns the home.
+    After a failed request it looks for the home's server again (it may have been
+    restarted on another port)."""
+    served = load_object("nbripple.catalog.served:ServedCatalog")
+    if settings.catalog.url:
+        catalog: Catalog = served(settings.catalog.url, settings.catalog.token)
+        return catalog
+    found = owning_server(settings)
+    if found is None:
+        raise ConfigError(
+            f"the catalog kind is 'served' but no URL is set and no live server owns "
+            f"{settings.home}: set NBRIPPLE_URL (and NBRIPPLE_TOKEN) or [catalog] url, or "
+            f"start one with: nbripple serve --home {settings.home}")
+    catalog = served(found[0], found[1], discover=lambda: owning_server(settings))
+    return catalog
+
+
 def local_executor(settings: Settings, *, warm: int = 1,
                    kernel_name: str = "python3") -> Executor:
     """``local``: each run in its own process here (:class:`nbripple.executors.LocalExecutor`),
@@ -188,6 +230,7 @@ def local_executor(settings: Settings, *, warm: int = 1,
 
 
 catalogs._builtin("embedded", embedded_catalog)
+catalogs._builtin("served", served_catalog)
 executors._builtin("local", local_executor)
 
 __all__ = [
@@ -199,6 +242,8 @@ __all__ = [
     "local_executor",
     "make_catalog",
     "make_executor",
+    "owning_server",
     "register_catalog",
     "register_executor",
+    "served_catalog",
 ]

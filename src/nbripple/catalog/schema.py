@@ -226,5 +226,19 @@ _V4 = [
     "ALTER TABLE watchers ADD COLUMN last_error_at TIMESTAMP",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
+# Version 5: the requests a served catalog answered, by the client's idempotency key,
+# written in the transaction of the write they made: a client that retries after a
+# lost answer (or a server killed mid-request) gets the first answer, not a duplicate.
+_V5 = [
+    """
+    CREATE TABLE requests (
+        key VARCHAR PRIMARY KEY,
+        method VARCHAR NOT NULL,
+        result VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )
+    """,
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
 SCHEMA_VERSION = len(MIGRATIONS)

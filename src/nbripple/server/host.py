@@ -18,17 +18,20 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from ..service.feed import ChangeFeed
+from ..service.remote import forget_old_requests
 from ..service.serving import release, serving_workspace
 from ..watcher import Watcher
 from . import BASE_PATH, make_app
 from .discovery import ServerInfo, remove_server_file, write_server_file
 from .handlers import ServerContext
+from .rpc import MAX_CALL_BYTES
 
 if TYPE_CHECKING:
     from ..service import Workspace
@@ -38,6 +41,10 @@ BODY_READ_LIMIT = 8
 the limit gets a 413 in the API's error shape; a longer one ends the connection."""
 
 CLOSE_CONNECTIONS_S = 5.0
+
+POOL_THREADS = 32
+"""Threads that run requests: concurrent commits wait in them to be committed as one
+group, so there are more of them than clients committing at once."""
 """On stop, how long open connections may take to finish before they are closed."""
 
 
@@ -62,11 +69,14 @@ async def _serve(ws: Workspace, *, ip: str, port: int, token: str, watch: bool,
         loop.add_signal_handler(signum, stop.set)
     feed = ChangeFeed()
     ws = serving_workspace(ws, feed)
-    ctx = ServerContext(ws, token, feed=feed)
+    await loop.run_in_executor(None, forget_old_requests, ws)
+    ctx = ServerContext(ws, token, feed=feed, pool=ThreadPoolExecutor(
+        POOL_THREADS, thread_name_prefix="nbripple-api"))
     ctx.make_watcher = lambda: Watcher(workspace=ws)
     sockets = bind_sockets(port, address=ip)
     url = server_url(ip, sockets[0].getsockname()[1])
-    server = HTTPServer(make_app(ctx), max_body_size=BODY_READ_LIMIT * ctx.max_body_bytes)
+    server = HTTPServer(make_app(ctx), max_body_size=max(BODY_READ_LIMIT * ctx.max_body_bytes,
+                                                        2 * MAX_CALL_BYTES))
     server.add_sockets(sockets)
     try:
         write_server_file(ws.home, ServerInfo.for_this_process(url, token))

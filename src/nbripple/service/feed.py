@@ -26,7 +26,7 @@ import contextlib
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 CAPACITY = 10_000
@@ -157,6 +157,31 @@ class FeedingCatalog:
     def __init__(self, inner: Any, feed: ChangeFeed) -> None:
         self.inner = inner
         self.feed = feed
+        self._held = threading.local()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Within this block (in this thread), keep what the writes publish and
+        publish it at the end — unless the block fails: then what it wrote was rolled
+        back, and nothing is published."""
+        if getattr(self._held, "items", None) is not None:  # nested: the outer one
+            yield
+            return
+        self._held.items = []
+        try:
+            yield
+            items, self._held.items = self._held.items, None
+        except BaseException:
+            self._held.items = None
+            raise
+        self.feed.publish(items)
+
+    def _publish(self, items: list[Item]) -> None:
+        kept = getattr(self._held, "items", None)
+        if kept is not None:
+            kept.extend(items)
+        else:
+            self.feed.publish(items)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -174,31 +199,41 @@ class FeedingCatalog:
     # -- versions and cards ---------------------------------------------------------
     def commit(self, execution_id: str | None, new: list[Any]) -> list[Any]:
         versions: list[Any] = self.inner.commit(execution_id, new)
-        self.feed.publish([version_item(v) for v in versions])
+        self._publish([version_item(v) for v in versions])
         return versions
+
+    def commit_many(self, batches: list[tuple[str | None, list[Any]]]) -> list[list[Any]]:
+        committed: list[list[Any]] = self.inner.commit_many(batches)
+        self._publish([version_item(v) for versions in committed for v in versions])
+        return committed
+
+    def idempotent_commits(self, calls: list[Any], answer: Any) -> list[tuple[str, Any]]:
+        done: list[tuple[str, Any]] = self.inner.idempotent_commits(calls, answer)
+        self._publish([version_item(v) for _, versions in done for v in versions or ()])
+        return done
 
     def add_card(self, name: str, version: int, card_type: str, markdown: str) -> Any:
         revision = self.inner.add_card(name, version, card_type, markdown)
-        self.feed.publish([{"type": "card", "name": name, "version": version,
+        self._publish([{"type": "card", "name": name, "version": version,
                             "revision": revision.revision}])
         return revision
 
     # -- executions -------------------------------------------------------------------
     def create_execution(self, execution: Any) -> None:
         self.inner.create_execution(execution)
-        self.feed.publish([{"type": "execution", "id": execution.id,
+        self._publish([{"type": "execution", "id": execution.id,
                             "status": execution.status}])
 
     def update_execution(self, execution_id: str, **fields: Any) -> None:
         self.inner.update_execution(execution_id, **fields)
-        self.feed.publish([{"type": "execution", "id": execution_id,
+        self._publish([{"type": "execution", "id": execution_id,
                             "status": fields.get("status")}])
 
     def finish_execution(self, execution_id: str, *, commit_staged: bool,
                          **changes: Any) -> list[Any]:
         versions: list[Any] = self.inner.finish_execution(
             execution_id, commit_staged=commit_staged, **changes)
-        self.feed.publish([*(version_item(v) for v in versions),
+        self._publish([*(version_item(v) for v in versions),
                            {"type": "execution", "id": execution_id,
                             "status": changes.get("status")}])
         return versions
@@ -208,29 +243,29 @@ class FeedingCatalog:
                       ) -> tuple[int, bool]:
         version, created = self.inner.register_plan(name, spec, spec_hash)
         if created:
-            self.feed.publish([{"type": "plan", "name": name, "version": version}])
+            self._publish([{"type": "plan", "name": name, "version": version}])
         return version, created
 
     def set_plan_active(self, name: str, active: bool) -> bool:
         changed: bool = self.inner.set_plan_active(name, active)
-        self.feed.publish([{"type": "plan", "name": name, "active": active}])
+        self._publish([{"type": "plan", "name": name, "active": active}])
         return changed
 
     def update_plan_state(self, name: str, **changes: Any) -> None:
         self.inner.update_plan_state(name, **changes)
-        self.feed.publish([{"type": "plan", "name": name}])
+        self._publish([{"type": "plan", "name": name}])
 
     def add_firing(self, **fields: Any) -> str | None:
         firing_id: str | None = self.inner.add_firing(**fields)
         if firing_id is not None:
-            self.feed.publish([{"type": "firing", "id": firing_id, "plan": fields.get("plan"),
+            self._publish([{"type": "firing", "id": firing_id, "plan": fields.get("plan"),
                                 "status": fields.get("status", "pending")}])
         return firing_id
 
     def start_firing(self, firing_id: str, execution: Any) -> bool:
         started: bool = self.inner.start_firing(firing_id, execution)
         if started:
-            self.feed.publish([{"type": "firing", "id": firing_id, "status": "running",
+            self._publish([{"type": "firing", "id": firing_id, "status": "running",
                                 "execution_id": execution.id},
                                {"type": "execution", "id": execution.id,
                                 "status": execution.status}])
@@ -239,13 +274,13 @@ class FeedingCatalog:
     def claim_firing(self, firing_id: str, execution_id: str) -> bool:
         claimed: bool = self.inner.claim_firing(firing_id, execution_id)
         if claimed:
-            self.feed.publish([{"type": "firing", "id": firing_id, "status": "running",
+            self._publish([{"type": "firing", "id": firing_id, "status": "running",
                                 "execution_id": execution_id}])
         return claimed
 
     def update_firing(self, firing_id: str, **changes: Any) -> None:
         self.inner.update_firing(firing_id, **changes)
-        self.feed.publish([{"type": "firing", "id": firing_id,
+        self._publish([{"type": "firing", "id": firing_id,
                             "status": changes.get("status")}])
 
 

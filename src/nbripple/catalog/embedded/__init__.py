@@ -15,6 +15,7 @@ The class is assembled from one mixin per group of tables:
 * :mod:`.executions` — executions, consumption, staged outputs;
 * :mod:`.events` — events and the change token; :mod:`.lineage` — the SQL walks;
 * :mod:`.reactive` — plans, firings, the watch cursor and watchers;
+* :mod:`.requests` — idempotent writes of the served catalog;
 * :mod:`.rows` — rows <-> records.
 """
 
@@ -30,6 +31,7 @@ from .events import EventTables
 from .executions import ExecutionTables
 from .lineage import LineageTables
 from .reactive import ReactiveTables
+from .requests import RequestTables
 from .search import SearchTables
 
 if TYPE_CHECKING:
@@ -37,7 +39,8 @@ if TYPE_CHECKING:
 
 
 class EmbeddedCatalog(
-    ExecutionTables, SearchTables, CardTables, EventTables, LineageTables, ReactiveTables
+    ExecutionTables, SearchTables, CardTables, EventTables, LineageTables, ReactiveTables,
+    RequestTables,
 ):
     """The catalog in one DuckDB file (see the module docstring for the locking rules).
 

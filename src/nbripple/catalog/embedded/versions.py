@@ -15,6 +15,20 @@ from . import rows
 from .connection import ROW_CACHE_SIZE, CatalogConnection
 from .rows import DECL_COLUMNS, VERSION_COLUMNS, VERSION_FROM, naive, utcnow
 
+CHUNK = 200
+"""Versions inserted by one set of statements (a longer commit takes several)."""
+
+
+def _many(con: duckdb.DuckDBPyConnection, sql: str, width: int,
+          values: list[list[Any]]) -> None:
+    """``sql`` with its ``{}`` replaced by one ``(?, ...)`` row per entry of ``values``:
+    one statement for all of them (DuckDB's cost is per statement)."""
+    if not values:
+        return
+    row = "(" + ", ".join("?" * width) + ")"
+    con.execute(sql.format(", ".join([row] * len(values))),
+                [value for entry in values for value in entry])
+
 
 class VersionTables(CatalogConnection):
     """Mixed into :class:`EmbeddedCatalog`: the ``artifacts``, ``versions`` and ``heads``
@@ -34,91 +48,107 @@ class VersionTables(CatalogConnection):
             found = con.execute(f"SELECT {DECL_COLUMNS} FROM artifacts ORDER BY name").fetchall()
         return [rows.decl(row) for row in found]
 
-    @staticmethod
-    def _ensure_artifact(con: duckdb.DuckDBPyConnection, decl: ArtifactDecl) -> None:
-        con.execute(
-            "INSERT INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING",
-            [decl.name, json.dumps(list(decl.partition_keys)), decl.time_partitioned,
-             decl.time_granularity, decl.kind, decl.description, utcnow()],
-        )
-        if decl.description:
-            con.execute(
-                "UPDATE artifacts SET description = ? WHERE name = ? AND description = ''",
-                [decl.description, decl.name],
-            )
-
     # -- committing ---------------------------------------------------------
     def commit(self, execution_id: str | None, new: list[NewVersion]) -> list[ArtifactVersion]:
         """Commit versions in one transaction: number each per artifact, give each the
         next event seq, record its card (revision 1) and its event. Returns them."""
-        if not new:
-            return []
+        return self.commit_many([(execution_id, new)])[0]
+
+    def commit_many(self, batches: list[tuple[str | None, list[NewVersion]]]
+                    ) -> list[list[ArtifactVersion]]:
+        """Commit several producers' versions in one transaction, as :meth:`commit`
+        would one batch after the other (numbers and seqs in the order given), in a
+        fixed number of statements whatever their count: a server commits concurrent
+        requests together this way. Returns each batch's versions."""
+        items = [(execution_id, item) for execution_id, new in batches for item in new]
+        if not items:
+            return [[] for _ in batches]
         now = utcnow()
-        committed: list[tuple[str, int]] = []
+        found: list[tuple[Any, ...]] = []
         with self.transaction() as con:
-            for item in new:
-                committed.append(self._insert_version(con, execution_id, item, now))
-            found = [
-                con.execute(
-                    f"SELECT {VERSION_COLUMNS} FROM {VERSION_FROM} "
-                    "WHERE v.artifact = ? AND v.version = ?", [name, number],
-                ).fetchone()
-                for name, number in committed
-            ]
-        versions = [rows.version(row) for row in found if row is not None]
+            for start in range(0, len(items), CHUNK):
+                found.extend(self._insert_versions(con, items[start:start + CHUNK], now))
+        versions = [rows.version(row) for row in found]
         for version in versions:
             self._remember(version)
-        return versions
+        out: list[list[ArtifactVersion]] = []
+        position = 0
+        for _, new in batches:
+            out.append(versions[position:position + len(new)])
+            position += len(new)
+        return out
 
-    def _insert_version(self, con: duckdb.DuckDBPyConnection, execution_id: str | None,
-                        item: NewVersion, now: datetime) -> tuple[str, int]:
-        self._ensure_artifact(con, item.artifact)
-        row = con.execute(
-            "UPDATE artifacts SET latest_version = latest_version + 1 WHERE name = ? "
-            "RETURNING latest_version",
-            [item.artifact.name],
-        ).fetchone()
-        assert row is not None
-        number = int(row[0])
+    @staticmethod
+    def _insert_versions(con: duckdb.DuckDBPyConnection,
+                         items: list[tuple[str | None, NewVersion]], now: datetime
+                         ) -> list[tuple[Any, ...]]:
+        """Insert ``items`` (at most :data:`CHUNK`) and return their rows, in order."""
+        decls: dict[str, ArtifactDecl] = {}
+        counts: dict[str, int] = {}
+        for _, item in items:
+            decls.setdefault(item.artifact.name, item.artifact)
+            counts[item.artifact.name] = counts.get(item.artifact.name, 0) + 1
+        # Number each artifact's new versions after its latest (new artifacts from 1)...
+        bumped = con.execute(
+            "UPDATE artifacts SET latest_version = latest_version + n.count "
+            "FROM (SELECT unnest(?::VARCHAR[]) AS name, unnest(?::INTEGER[]) AS count) n "
+            "WHERE artifacts.name = n.name "
+            "RETURNING artifacts.name, latest_version, description",
+            [list(counts), list(counts.values())]).fetchall()
+        next_number = {name: int(latest) - counts[name] + 1 for name, latest, _ in bumped}
+        description = {name: text for name, _, text in bumped}
+        fresh = [decl for name, decl in decls.items() if name not in next_number]
+        _many(con, "INSERT INTO artifacts VALUES {}", 8, [
+            [d.name, json.dumps(list(d.partition_keys)), d.time_partitioned,
+             d.time_granularity, d.kind, d.description, now, counts[d.name]] for d in fresh])
+        for decl in fresh:
+            next_number[decl.name], description[decl.name] = 1, decl.description
+        for name, decl in decls.items():  # a description given later fills an empty one
+            if decl.description and not description[name]:
+                con.execute("UPDATE artifacts SET description = ? WHERE name = ?",
+                            [decl.description, name])
+                description[name] = decl.description
+        # ... and take len(items) seqs of the one global sequence.
         seq_row = con.execute(
-            "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR) "
-            "WHERE key = 'seq' RETURNING CAST(value AS BIGINT)"
-        ).fetchone()
+            "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + ? AS VARCHAR) "
+            "WHERE key = 'seq' RETURNING CAST(value AS BIGINT)", [len(items)]).fetchone()
         assert seq_row is not None
-        seq = int(seq_row[0])
-        con.execute(
-            "INSERT INTO versions VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                item.artifact.name, number, seq,
-                json.dumps(item.partitions, sort_keys=True),
-                naive(item.time_partition), item.kind, item.python_type,
-                item.content_hash, item.size, item.uri, item.inline_value,
-                json.dumps(item.schema) if item.schema is not None else None,
-                item.num_rows, json.dumps(item.meta), execution_id,
-                item.card_type if item.card is not None else None, item.card, now,
-                1 if item.card is not None else 0,
-            ],
-        )
-        facets = ["*", f"kind={item.kind}",
-                  *(f"p:{key}={value}" for key, value in sorted(item.partitions.items()))]
-        con.executemany(
-            "INSERT INTO heads VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (artifact, facet) "
-            "DO UPDATE SET seq = EXCLUDED.seq, version = EXCLUDED.version, "
-            "card_revision = EXCLUDED.card_revision, card = EXCLUDED.card",
-            [[item.artifact.name, facet, seq, number,
-              1 if item.card is not None else 0, item.card] for facet in facets],
-        )
-        if item.card is not None:
-            con.execute(
-                "INSERT INTO cards VALUES (?, ?, 1, ?, ?, ?)",
-                [item.artifact.name, number, item.card_type or "card", item.card, now],
-            )
-        con.execute(
-            "INSERT INTO events VALUES (?, 'version', ?, ?, ?, ?)",
-            [seq, item.artifact.name, number, execution_id, now],
-        )
-        return item.artifact.name, number
+        first_seq = int(seq_row[0]) - len(items) + 1
+        versions, heads, cards, events, found = [], {}, [], [], []
+        for offset, (execution_id, item) in enumerate(items):
+            name, seq = item.artifact.name, first_seq + offset
+            number = next_number[name]
+            next_number[name] = number + 1
+            has_card = item.card is not None
+            partitions, meta = json.dumps(item.partitions, sort_keys=True), json.dumps(item.meta)
+            schema = json.dumps(item.schema) if item.schema is not None else None
+            card_type = item.card_type if has_card else None
+            versions.append([
+                name, number, seq, partitions, naive(item.time_partition), item.kind,
+                item.python_type, item.content_hash, item.size, item.uri, item.inline_value,
+                schema, item.num_rows, meta, execution_id, card_type, item.card, now,
+                1 if has_card else 0,
+            ])
+            found.append((  # as VERSION_COLUMNS reads it back
+                name, number, partitions, naive(item.time_partition), item.kind,
+                item.python_type, item.content_hash, item.size, item.uri, item.inline_value,
+                schema, item.num_rows, meta, execution_id, now, seq, card_type, item.card,
+                description[name]))
+            for facet in ("*", f"kind={item.kind}",
+                          *(f"p:{k}={v}" for k, v in sorted(item.partitions.items()))):
+                heads[(name, facet)] = [name, facet, seq, number, 1 if has_card else 0,
+                                        item.card]  # the newest of the chunk wins
+            if has_card:
+                cards.append([name, number, 1, item.card_type or "card", item.card, now])
+            events.append([seq, "version", name, number, execution_id, now])
+        _many(con, "INSERT INTO versions VALUES {}", 19, versions)
+        _many(con, "INSERT INTO heads VALUES {} ON CONFLICT (artifact, facet) DO UPDATE SET "
+                   "seq = EXCLUDED.seq, version = EXCLUDED.version, "
+                   "card_revision = EXCLUDED.card_revision, card = EXCLUDED.card",
+              6, list(heads.values()))
+        _many(con, "INSERT INTO cards VALUES {}", 6, cards)
+        _many(con, "INSERT INTO events VALUES {}", 6, events)
+        return found
 
     # -- reading ------------------------------------------------------------
     def get_version(self, name: str, version: int) -> ArtifactVersion | None:
