@@ -95,7 +95,7 @@ class ServerContext:
         """The launcher of runs started over the API (made on first use)."""
         with self._watcher_lock:
             if self.launcher is None:
-                self.launcher = Launcher(self.ws, feed=self.feed)
+                self.launcher = Launcher(self.ws)
             return self.launcher
 
     def stop_launcher(self) -> None:

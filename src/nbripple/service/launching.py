@@ -52,7 +52,6 @@ from ..preparation import (
 )
 from ..registry import make_executor
 from .executions import make_execution, run_error
-from .feed import ChangeFeed, version_item
 from .workspace import Workspace
 
 log = logging.getLogger("nbripple.launching")
@@ -69,10 +68,8 @@ class Launcher:
     ends without finishing its execution is marked failed, as the watcher does.
     """
 
-    def __init__(self, ws: Workspace, executor: Callable[[], Executor] | None = None,
-                 feed: ChangeFeed | None = None) -> None:
+    def __init__(self, ws: Workspace, executor: Callable[[], Executor] | None = None) -> None:
         self.ws = ws
-        self.feed = feed
         self._make = executor or (lambda: make_executor(ws.settings))
         self._executor: Executor | None = None
         self._lock = threading.Lock()
@@ -92,7 +89,7 @@ class Launcher:
                 self._executor = executor
             self._executor.submit(job)
             self._running.add(job.execution_id)
-            if self._reaper is None or not self._reaper.is_alive():
+            if self._reaper is None:
                 self._reaper = threading.Thread(target=self._reap_while_running,
                                                 name="nbripple-launcher-reap", daemon=True)
                 self._reaper.start()
@@ -113,36 +110,17 @@ class Launcher:
             time.sleep(REAP_EVERY_S)
             with self._lock:
                 if self._executor is None or self._closed:
+                    self._reaper = None
                     return
                 ended = self._executor.ended()
                 self._running.difference_update(ended)
-                idle = not self._running
             for execution_id in ended:
                 self._settle(execution_id, "RunProcessDied",
                              "the run's process ended before the run finished")
-            self._announce(ended)
-            if idle:
-                return
-
-    def _announce(self, ended: list[str]) -> None:
-        """Publish how each ended run finished, and what it committed, on the feed: a
-        run's own process writes the catalog file itself, past the serving process's
-        feed."""
-        if self.feed is None or not ended:
-            return
-        items: list[dict[str, Any]] = []
-        try:
-            for execution_id in ended:
-                found = self.ws.catalog.get_execution(execution_id)
-                if found is None:
-                    continue
-                items.extend(version_item(v) for v in
-                             self.ws.catalog.versions_produced_by(execution_id))
-                items.append({"type": "execution", "id": execution_id,
-                              "status": found.status})
-        except Exception as exc:  # a client reloads on its next look anyway
-            log.warning("ended runs not announced: %s: %s", type(exc).__name__, exc)
-        self.feed.publish(items)
+            with self._lock:  # a submit after this starts a new reaper
+                if not self._running:
+                    self._reaper = None
+                    return
 
     def _settle(self, execution_id: str, ename: str, evalue: str,
                 status: str = "failed") -> None:
@@ -171,9 +149,15 @@ class Launcher:
             time.sleep(0.1)
         stopped = executor.cancel_all() if executor.active() else []
         executor.shutdown()
-        for execution_id in stopped:
-            self._settle(execution_id, "Cancelled", "the server stopped before the run "
-                         "finished", status="cancelled")
+        with self._lock:
+            left, self._running = self._running, set()
+        for execution_id in sorted(left):
+            if execution_id in stopped:
+                self._settle(execution_id, "Cancelled", "the server stopped before the run "
+                             "finished", status="cancelled")
+            else:
+                self._settle(execution_id, "RunProcessDied",
+                             "the run's process ended before the run finished")
 
 
 # -- launching ---------------------------------------------------------------------
