@@ -18,7 +18,7 @@ import pytest
 
 import nbripple as nr
 from nbripple.catalog import EmbeddedCatalog
-from test_server import Server, start_server
+from serving import Server, start_server
 from waiting import wait_for
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
@@ -283,3 +283,59 @@ def test_the_watcher_stops_and_starts_and_get_watcher_follows(client: httpx.Clie
     restarted = client.post("watcher/start").json()["local"]
     assert restarted["id"] != local["id"]
     assert client.post("watcher/stop").json()["local"] is None
+
+
+# -- the server stops -------------------------------------------------------------------
+def sleepy_home(root: Path, grace_s: float | None = None) -> Path:
+    home = nr.init_home(root)
+    if grace_s is not None:
+        with (home / "config.toml").open("a") as config:
+            config.write(f"\n[watcher]\ngrace_period_s = {grace_s}\n")
+    nr.register(nr.LaunchPlan("sleepy", notebook=str(NOTEBOOKS / "sleeps.ipynb")),
+                workspace=nr.use(home))
+    EmbeddedCatalog.close_all()
+    return home
+
+
+def launch_and_wait_running(served: Server, seconds: float) -> str:
+    with served.client() as client:
+        queued = accepted(client.post("plans/sleepy/launch",
+                                      json={"parameters": {"seconds": seconds}}))
+        wait_for(lambda: client.get(f"executions/{queued['id']}").json()["status"]
+                 == "running", RUN_DEADLINE_S, "the run to start", interval=0.1)
+    return str(queued["id"])
+
+
+def outcome(home: Path, execution_id: str) -> nr.Execution:
+    try:
+        return nr.use(home).execution(execution_id)
+    finally:
+        EmbeddedCatalog.close_all()
+
+
+def test_a_stopping_server_lets_a_launched_run_finish_within_the_grace_period(
+        tmp_path: Path) -> None:
+    home = sleepy_home(tmp_path)
+    served = start_server(home, "--no-watch")
+    try:
+        execution_id = launch_and_wait_running(served, 2)
+    finally:
+        assert served.stop() == 0
+    done = outcome(home, execution_id)
+    assert done.status == "succeeded", done.error
+    assert [v.name for v in done.outputs] == ["sleepy"]
+
+
+def test_a_stopping_server_cancels_a_launched_run_after_the_grace_period(
+        tmp_path: Path) -> None:
+    home = sleepy_home(tmp_path, grace_s=0.5)
+    served = start_server(home, "--no-watch")
+    try:
+        execution_id = launch_and_wait_running(served, 120)
+    finally:
+        start = time.monotonic()
+        assert served.stop() == 0
+        assert time.monotonic() - start < 20.0
+    done = outcome(home, execution_id)
+    assert done.status == "cancelled", (done.status, done.error)
+    assert done.outputs == []

@@ -19,7 +19,7 @@ import pytest
 
 import nbripple as nr
 from nbripple.catalog import EmbeddedCatalog
-from test_server import Server, start_server
+from serving import Server, start_server
 from waiting import wait_for
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
@@ -142,7 +142,7 @@ def test_bad_arguments_are_refused_in_one_line(client: httpx.Client, query: str)
 def test_many_waiting_polls_leave_the_other_endpoints_free(
         server: Server, client: httpx.Client) -> None:
     cursor = now_cursor(client)
-    polls = 24  # six times the server's pool of threads
+    polls = 48  # more than the server has threads (32)
 
     def poll(_: int) -> dict[str, Any]:
         with server.client() as own:
