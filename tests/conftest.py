@@ -11,16 +11,33 @@ import pytest
 import nbripple as nr
 from nbripple.catalog import EmbeddedCatalog
 from nbripple.executors import RunJob
+from serving import start_server
+
+CATALOGS = ["embedded", "served"]
+both_catalogs = pytest.mark.parametrize("home", CATALOGS, indirect=True)
+"""Run a test on an embedded home and on a home served by a real `nbripple serve`."""
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh, initialized nbripple home, made current for the test (and subprocesses)."""
+def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+         ) -> Iterator[Path]:
+    """A fresh, initialized nbripple home, made current for the test (and subprocesses).
+
+    Parametrized with ``"served"`` (see :data:`both_catalogs`), a real ``nbripple serve
+    --no-watch`` owns the home while the test runs: the test process, its watchers and
+    the runs they start all find it through server.json and use the served catalog."""
     path = nr.init_home(tmp_path)
     monkeypatch.setenv("NBRIPPLE_HOME", str(path))
-    nr.use(path)
+    server = None
+    if getattr(request, "param", "embedded") == "served":
+        server = start_server(path, "--no-watch")
+    ws = nr.use(path)
+    if server is not None:
+        assert type(ws.catalog).__name__ == "ServedCatalog"
     yield path
     _close_catalogs()
+    if server is not None:
+        assert server.stop() == 0, "the server did not stop cleanly"
 
 
 @pytest.fixture

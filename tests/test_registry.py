@@ -195,12 +195,21 @@ def test_a_kind_that_cannot_be_imported_is_a_config_error() -> None:
 
 def test_a_catalog_url_asks_for_the_served_catalog(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NBRIPPLE_URL", "http://catalog.example:8890")
+    monkeypatch.setenv("NBRIPPLE_URL", "http://catalog.example:8890/nbripple/api/")
+    monkeypatch.setenv("NBRIPPLE_TOKEN", "secret")
     settings = load_settings(tmp_path)
     assert settings.catalog.kind == "served"
-    with pytest.raises(ConfigError, match=r"unknown catalog kind 'served' \(from catalog.url "
-                                          r"\(\$NBRIPPLE_URL\)\): known kinds are .*embedded"):
-        make_catalog(settings)
+    catalog = make_catalog(settings)  # nothing is asked of the server until it is used
+    assert type(catalog).__name__ == "ServedCatalog"
+    assert catalog.url == "http://catalog.example:8890/nbripple/api/"  # type: ignore[attr-defined]
+    assert catalog.transport.token == "secret"  # type: ignore[attr-defined]
+
+
+def test_a_catalog_url_that_is_not_http_is_a_config_error(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NBRIPPLE_URL", "ftp://catalog.example/")
+    with pytest.raises(ConfigError, match="not an http"):
+        make_catalog(load_settings(tmp_path))
 
 
 # -- what the configuration chooses for the workspace and the watcher ------------------

@@ -10,9 +10,12 @@ import nbformat
 import pytest
 
 import nbripple as nr
+from conftest import both_catalogs
 from nbripple.errors import NotFound
 from nbripple.parameters import ParametersError
 from nbripple.runner import InputResolutionError, KernelNotFound, NotebookNotFound
+
+pytestmark = both_catalogs  # every run test, on an embedded and on a served home
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 

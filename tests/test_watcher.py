@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import nbripple as nr
+from conftest import both_catalogs
 from nbripple.executors import LocalExecutor, RunJob
 from nbripple.launchplans import load_plans_file
 from nbripple.watcher import Watcher
@@ -32,6 +33,8 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 nr.Watcher(sys.argv[1], poll_interval=0.05, housekeeping_s=0.5,
            grace_period_s=float(sys.argv[2])).run_forever()
 """
+
+pytestmark = both_catalogs  # every watcher rule, on an embedded and a served home
 
 
 @pytest.fixture

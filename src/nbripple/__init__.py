@@ -179,6 +179,14 @@ def unload_ipython_extension(ipython: Any) -> None:
     unload(ipython)
 
 
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """The Jupyter server extension (nbripple.server.extension: the REST API under
+    ``<base_url>nbripple/api/``); imported only when a Jupyter server loads it."""
+    from .server.extension import NbrippleApp
+
+    return [{"module": "nbripple.server.extension", "app": NbrippleApp}]
+
+
 if TYPE_CHECKING:
     from .api import (
         card,
