@@ -13,7 +13,8 @@ import nbripple as nr
 from nbripple.errors import ServerStateError
 from nbripple.parameters import ParametersError
 from nbripple.runner import InputResolutionError
-from nbripple.service import launching
+from nbripple.server import ServerContext
+from nbripple.service import api, launching
 from nbripple.service.launching import Launcher
 from waiting import wait_for
 
@@ -113,3 +114,10 @@ def test_the_form_says_why_an_input_resolves_to_nothing(ws: nr.Workspace) -> Non
     [model] = [f for f in launching.plan_form(ws, "predict").fields if f.is_input]
     assert model.resolved is None and model.problem is not None
     assert "resolved to nothing" in model.problem
+
+
+def test_a_host_without_a_watcher_refuses_to_start_one(ws: nr.Workspace) -> None:
+    ctx = ServerContext(ws, token="unused")  # no make_watcher
+    with pytest.raises(ServerStateError, match="cannot run a watcher"):
+        api.set_watcher(ws, ctx, True)
+    assert api.set_watcher(ws, ctx, False)["local"] is None

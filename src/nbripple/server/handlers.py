@@ -417,5 +417,5 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (f"plans/{SEGMENT.format('name')}/(?P<action>activate|deactivate)", PlanAction),
     ("watcher", WatcherHandler),
 ]
-"""The read endpoints, relative to the base path (:data:`.actions.ACTION_ROUTES` has
-the ones that act, and the live one)."""
+"""The reads, the card and plan activation, relative to the base path
+(:data:`.actions.ACTION_ROUTES` has the runs, the watcher's switch and live)."""
