@@ -214,8 +214,18 @@ class Workspace(Views):
             f"cannot resolve {ref!r}: pass 'name@N', an nbripple:// URI, a Query or a version"
         )
 
+    def fixed_declaration(self, name: str) -> ArtifactDecl:
+        """The declaration of ``name`` for its fixed parts only (partition keys, time
+        partitioning, kind once set): remembered once read, so resolving a query asks
+        the catalog one question, not two. Its description and latest_version may be
+        stale; :meth:`declaration` reads them fresh."""
+        decl = self._recorded.get(name)
+        if decl is None:
+            decl = self._recorded[name] = self.declaration(name)
+        return decl
+
     def _find(self, query: Query) -> ArtifactVersion:
-        decl = self.declaration(query.name)
+        decl = self.fixed_declaration(query.name)
         writing.normalize_partitions(decl, query.partitions, complete=False)
         if query.time_partition is not None:
             query = replace(
@@ -224,6 +234,7 @@ class Workspace(Views):
         found = self.catalog.find_version(query)
         if found is not None:
             return found
+        decl = self.declaration(query.name)  # fresh: what the message says is now
         if decl.latest_version == 0:
             raise VersionNotFound(f"{query.uri} matches nothing: {query.name} has no versions yet")
         keys = list(query.partitions) or list(decl.partition_keys)

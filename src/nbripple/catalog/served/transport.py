@@ -54,6 +54,7 @@ class Transport:
         self.attempts = attempts
         self.read_timeout_s = read_timeout_s
         self._discover = discover
+        self._gave_up = False  # the last call spent its whole budget: try once now
         self._lock = threading.Lock()
         self._pool: urllib3.HTTPConnectionPool | None = None
         self._point(url, token)
@@ -95,21 +96,28 @@ class Transport:
                 self._rediscover()
                 raise
 
+        # After a call spent the whole budget on a dead server, the next ones try once:
+        # a command that makes several calls fails within one budget, not one each.
+        attempts = 1 if self._gave_up else self.attempts
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Unreachable),
             stop=tenacity.stop_after_delay(self.retry_s) | tenacity.stop_after_attempt(
-                self.attempts),
+                attempts),
             wait=tenacity.wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.1),
             reraise=False,
         )
         try:
-            return retrying(attempt)
+            result = retrying(attempt)
         except tenacity.RetryError:
+            self._gave_up = True
             raise errors.ServerUnavailable(
                 f"the nbripple server at {self.url} did not answer {method} "
-                f"({last[0] if last else 'no answer'}) after retrying for "
-                f"{self.retry_s:g} s; start it (nbripple serve) or point NBRIPPLE_URL "
-                "at a running one") from None
+                f"({last[0] if last else 'no answer'})"
+                + ("" if attempts == 1 else f" after retrying for {self.retry_s:g} s")
+                + "; start it (nbripple serve) or point NBRIPPLE_URL at a running one"
+            ) from None
+        self._gave_up = False
+        return result
 
     def _rediscover(self) -> None:
         if self._discover is None:
