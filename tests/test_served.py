@@ -444,3 +444,35 @@ def test_sigterm_lets_a_running_triggered_run_finish_and_commit_through_the_serv
     finally:
         EmbeddedCatalog.close_all()
     assert stopped_after < 20, f"the server took {stopped_after:.0f} s to stop"
+
+
+def test_a_process_whose_server_stopped_first_still_exits_promptly(tmp_path: Path) -> None:
+    """At exit a process marks its interactive execution finished — best effort (a
+    later sweep marks it as orphaned anyway). When its server has stopped (cleanly:
+    server.json removed), that last write must not hold the exit for the whole retry
+    budget."""
+    home = fresh_home(tmp_path / "project")
+    go = tmp_path / "go"
+    code = ("import sys, time\nfrom pathlib import Path\nimport nbripple as nr\n"
+            "nr.Artifact('x').create_from(1)\nprint('committed', flush=True)\n"
+            "while not Path(sys.argv[1]).exists():\n    time.sleep(0.01)\n")
+    server = start_server(home, "--no-watch")
+    try:
+        client = subprocess.Popen([sys.executable, "-c", code, str(go)], text=True,
+                                  stdout=subprocess.PIPE, env=child_env(home))
+        assert client.stdout is not None
+        assert client.stdout.readline().strip() == "committed"
+    finally:
+        assert server.stop() == 0
+    assert read_server_file(home) is None
+    started = time.monotonic()
+    go.touch()
+    try:
+        assert client.wait(timeout=DEADLINE_S) == 0
+    finally:
+        if client.poll() is None:
+            client.kill()
+        client.wait()
+        client.stdout.close()
+    exited_after = time.monotonic() - started
+    assert exited_after < 10, f"the process took {exited_after:.0f} s to exit"
