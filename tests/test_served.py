@@ -6,7 +6,10 @@ no mocks.
 * many writers through one server: every commit numbered once, nothing lost;
 * a server killed with -9 in the middle of a burst and started again: the clients'
   own retries (one idempotency key per write, across the restart) find the new server
-  through server.json, and nothing is lost or written twice.
+  through server.json, and nothing is lost or written twice;
+* the server's watcher: it fires on another process's commit within a second, and on
+  SIGTERM it lets a running triggered run finish, writing through the server;
+* a client whose server stopped first still exits promptly.
 
 Every wait has a deadline, so a broken server fails a test instead of hanging it.
 """
