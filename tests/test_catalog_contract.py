@@ -349,6 +349,20 @@ def test_consumption_is_recorded_once_per_version_and_parameter(catalog: Catalog
     assert catalog.execution_inputs("other") == []
 
 
+def test_find_and_consume_finds_the_newest_match_and_records_it_once(catalog: Catalog) -> None:
+    catalog.commit(None, [new("m", partitions={"blessed": "true"}),
+                          new("m", partitions={"blessed": "false"})])
+    catalog.create_execution(execution("reader"))
+    found = catalog.find_and_consume(Query("m", {"blessed": "true"}), "reader")
+    assert found is not None and found.version == 1
+    assert catalog.find_and_consume(Query("m"), "reader", "model") == \
+        catalog.find_version(Query("m"))
+    assert catalog.find_and_consume(Query("m", {"blessed": "maybe"}), "reader") is None
+    catalog.find_and_consume(Query("m", {"blessed": "true"}), "reader")  # again: nothing new
+    assert [(i.name, i.version, i.parameter) for i in catalog.execution_inputs("reader")] \
+        == [("m", 1, None), ("m", 2, "model")]
+
+
 def test_staged_outputs_are_committed_when_the_execution_succeeds(catalog: Catalog) -> None:
     catalog.create_execution(execution("run"))
     staged = [new("out", "1", partitions={"k": "v"}, card="# c"), new("other", "2")]

@@ -153,6 +153,13 @@ class ExecutionsRole(Protocol):
         """What an execution consumed, in the order it first did."""
         ...
 
+    def find_and_consume(self, query: Query, execution_id: str,
+                         parameter: str | None = None) -> ArtifactVersion | None:
+        """:meth:`VersionsRole.find_version`, and when it finds a version, record its
+        consumption by ``execution_id`` as :meth:`record_consumption` does — in one
+        call (resolving a query in a notebook is one round trip)."""
+        ...
+
     def stage(self, execution_id: str, new: NewVersion) -> int:
         """Record an output of a running execution, not yet a version (it fires
         nothing). Returns its ordinal within the execution: 1, 2, ..."""

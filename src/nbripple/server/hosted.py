@@ -52,7 +52,7 @@ AUTH_RESOURCE = "nbripple"
 """The resource Jupyter's authorizer is asked about (actions ``read`` and ``write``)."""
 
 VERBS = ("get", "head", "post", "put", "delete", "patch")
-FORWARDED_HEADERS = ("Content-Type", "Accept", "Idempotency-Key")
+FORWARDED_HEADERS = ("Content-Type", "Accept", "Idempotency-Key", "Idempotency-Attempt")
 CONNECT_TIMEOUT_S = 5.0
 FORWARD_TIMEOUT_S = 300.0
 """How long a forwarded request may take (long polls included)."""

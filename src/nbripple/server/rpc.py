@@ -25,7 +25,9 @@ class CatalogCall(ApiHandler):
                                  f"a catalog call is limited to {MAX_CALL_BYTES} bytes; "
                                  "commit fewer versions at once")
         key = self.request.headers.get("Idempotency-Key")
-        job = functools.partial(remote.call, self.ctx.ws, method, self.request.body, key)
+        first_try = self.request.headers.get("Idempotency-Attempt", "") == "1"
+        job = functools.partial(remote.call, self.ctx.ws, method, self.request.body, key,
+                                first_try=first_try)
         try:
             answer = await IOLoop.current().run_in_executor(self.ctx.pool, job)
         except remote.Refused as exc:

@@ -8,6 +8,7 @@ external ones around a block of work (``nbripple push``, ``nbripple load``, scri
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import socket
@@ -117,14 +118,20 @@ def interactive_execution_id(ws: Workspace) -> str:
         return execution.id
 
 
+EXIT_RETRY_S = 2.0
+"""How long a process exiting retries marking its interactive execution finished."""
+
+
 def finish_interactive(ws: Workspace, execution_id: str, pid: int) -> None:
     """At exit: the interactive execution succeeded (not in a forked child)."""
     if os.getpid() != pid:
         return
-    try:
-        ws.catalog.update_execution(
-            execution_id, status="succeeded", finished_at=datetime.now(UTC)
-        )
+    brief = getattr(ws.catalog, "retrying_for", None)  # a served catalog: do not wait
+    try:  # long on a server that is gone: the sweep marks the row when the pid is dead
+        with brief(EXIT_RETRY_S) if brief is not None else contextlib.nullcontext():
+            ws.catalog.update_execution(
+                execution_id, status="succeeded", finished_at=datetime.now(UTC)
+            )
         ws.catalog.close()
     except Exception:  # the process is exiting; the row stays 'running'
         pass

@@ -207,8 +207,10 @@ class FeedingCatalog:
         self._publish([version_item(v) for versions in committed for v in versions])
         return committed
 
-    def idempotent_commits(self, calls: list[Any], answer: Any) -> list[tuple[str, Any]]:
-        done: list[tuple[str, Any]] = self.inner.idempotent_commits(calls, answer)
+    def idempotent_commits(self, calls: list[Any], answer: Any, *, lookup: bool = True
+                           ) -> list[tuple[str, Any]]:
+        done: list[tuple[str, Any]] = self.inner.idempotent_commits(calls, answer,
+                                                                     lookup=lookup)
         self._publish([version_item(v) for _, versions in done for v in versions or ()])
         return done
 

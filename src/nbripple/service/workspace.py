@@ -224,14 +224,17 @@ class Workspace(Views):
             decl = self._recorded[name] = self.declaration(name)
         return decl
 
-    def _find(self, query: Query) -> ArtifactVersion:
+    def _find(self, query: Query, consumer: str | None = None) -> ArtifactVersion:
+        """The version ``query`` names; with ``consumer``, its consumption by that
+        execution recorded in the same catalog call."""
         decl = self.fixed_declaration(query.name)
         writing.normalize_partitions(decl, query.partitions, complete=False)
         if query.time_partition is not None:
             query = replace(
                 query, time_partition=truncate_time(query.time_partition, decl.time_granularity)
             )
-        found = self.catalog.find_version(query)
+        found = self.catalog.find_version(query) if consumer is None else \
+            self.catalog.find_and_consume(query, consumer)
         if found is not None:
             return found
         decl = self.declaration(query.name)  # fresh: what the message says is now
@@ -254,6 +257,9 @@ class Workspace(Views):
 
     def get(self, ref: RefLike, *, record: bool = True) -> ArtifactVersion:
         """Resolve a reference or query; records consumption by the current execution."""
+        target = parse(ref) if isinstance(ref, str) else ref
+        if record and isinstance(target, Query):  # one catalog call for both
+            return self._bind(self._find(target, self.consumer_execution_id()))
         version = self.resolve(ref)
         if record:
             self.record_consumption(version)

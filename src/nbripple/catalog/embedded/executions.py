@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 
 from ...model import ArtifactVersion, Execution, InputRecord, NewVersion
+from ...refs import Query
 from ..staged import new_version_from_json, new_version_to_json
 from . import rows
 from .rows import EXECUTION_FIELDS, aware, execution_value, utcnow
@@ -102,6 +103,16 @@ class ExecutionTables(VersionTables):
                 [execution_id, name, version, parameter, utcnow(),
                  execution_id, name, version, parameter, parameter],
             )
+
+    def find_and_consume(self, query: Query, execution_id: str,
+                         parameter: str | None = None) -> ArtifactVersion | None:
+        """The newest version matching ``query``, its consumption recorded (one lease
+        of the file)."""
+        with self.connection():
+            found = self.find_version(query)
+            if found is not None:
+                self.record_consumption(execution_id, found.name, found.version, parameter)
+        return found
 
     def execution_inputs(self, execution_id: str) -> list[InputRecord]:
         """What an execution consumed, in the order it did."""

@@ -45,17 +45,19 @@ class RequestTables(VersionTables):
 
     def idempotent_commits(
         self, calls: list[tuple[str, str | None, list[NewVersion]]],
-        answer: Callable[[list[ArtifactVersion]], str],
+        answer: Callable[[list[ArtifactVersion]], str], *, lookup: bool = True,
     ) -> list[tuple[str, list[ArtifactVersion] | None]]:
         """Several keyed ``commit(execution_id, new)`` calls in one transaction (a
         group commit): the ones whose key is remembered are not run again. Returns,
         per call, its answer (``answer(versions)``) and the versions it committed now
         (None for a call answered from memory). What is remembered of a commit is the
-        numbers of its versions, which never change: a replay reads them back."""
+        numbers of its versions, which never change: a replay reads them back.
+        Without ``lookup`` (every key is new: no call was ever sent before), nothing is
+        looked up; a key that was remembered after all fails the transaction."""
         keys = list(dict.fromkeys(key for key, _, _ in calls))
         with self.transaction() as con:
             known: dict[str, str] = {}
-            if keys:
+            if keys and lookup:
                 marks = ", ".join("?" * len(keys))
                 for key, method, result in con.execute(
                         f"SELECT key, method, result FROM requests WHERE key IN ({marks})",

@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Hashable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -49,13 +50,13 @@ WRITES = frozenset({
     "commit", "add_card", "create_execution", "update_execution", "record_consumption",
     "stage", "finish_execution", "register_plan", "set_plan_active", "update_plan_state",
     "add_firing", "claim_firing", "start_firing", "update_firing", "advance_watch_cursor",
-    "watcher_heartbeat",
+    "watcher_heartbeat", "find_and_consume",
 })
 """The catalog methods the server runs for a client (every method of the protocol
 but ``now`` and ``close``, which the client answers itself)."""
 REPEATABLE = frozenset({
     "record_consumption", "update_execution", "update_firing", "update_plan_state",
-    "advance_watch_cursor", "watcher_heartbeat",
+    "advance_watch_cursor", "watcher_heartbeat", "find_and_consume",
 })
 """Writes that do the same when repeated, so they are retried without an idempotency
 key (and the server does not remember their answer)."""
@@ -83,6 +84,11 @@ class ServedCatalog:
     @property
     def url(self) -> str:
         return self.transport.url
+
+    def retrying_for(self, seconds: float) -> AbstractContextManager[None]:
+        """Within this block (this thread), calls give up after ``seconds`` instead of
+        the usual budget — for best-effort writes, e.g. at a process's exit."""
+        return self.transport.budget(seconds)
 
     def _read(self, method: str, *args: Any, **kwargs: Any) -> Any:
         return self.transport.call(method, args, kwargs, write=False)
@@ -160,6 +166,11 @@ class ServedCatalog:
     def record_consumption(self, execution_id: str, name: str, version: int,
                            parameter: str | None = None) -> None:
         self._write("record_consumption", execution_id, name, version, parameter)
+
+    def find_and_consume(self, query: Query, execution_id: str,
+                         parameter: str | None = None) -> ArtifactVersion | None:
+        return self._write("find_and_consume", query,  # type: ignore[no-any-return]
+                           execution_id, parameter)
 
     def execution_inputs(self, execution_id: str) -> list[InputRecord]:
         return self._read("execution_inputs", execution_id)  # type: ignore[no-any-return]

@@ -10,10 +10,11 @@ naming the URL: a client never hangs on a dead server.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,6 +56,7 @@ class Transport:
         self.read_timeout_s = read_timeout_s
         self._discover = discover
         self._gave_up = False  # the last call spent its whole budget: try once now
+        self._local = threading.local()
         self._lock = threading.Lock()
         self._pool: urllib3.HTTPConnectionPool | None = None
         self._point(url, token)
@@ -75,6 +77,16 @@ class Transport:
         if old is not None:
             old.close()
 
+    @contextlib.contextmanager
+    def budget(self, seconds: float) -> Iterator[None]:
+        """Retry for at most ``seconds`` within this block (in this thread)."""
+        before = getattr(self._local, "retry_s", None)
+        self._local.retry_s = seconds
+        try:
+            yield
+        finally:
+            self._local.retry_s = before
+
     def close(self) -> None:
         with self._lock:
             if self._pool is not None:
@@ -87,10 +99,12 @@ class Transport:
         body = dumps({"args": list(args), "kwargs": kwargs}).encode("utf-8")
         key = uuid.uuid4().hex if write else None
         last: list[str] = []
+        tries = [0]
 
         def attempt() -> Any:
+            tries[0] += 1
             try:
-                return self._send(method, body, key)
+                return self._send(method, body, key, tries[0])
             except _Unreachable as exc:
                 last[:] = [str(exc)]
                 self._rediscover()
@@ -99,9 +113,10 @@ class Transport:
         # After a call spent the whole budget on a dead server, the next ones try once:
         # a command that makes several calls fails within one budget, not one each.
         attempts = 1 if self._gave_up else self.attempts
+        retry_s = getattr(self._local, "retry_s", None) or self.retry_s
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Unreachable),
-            stop=tenacity.stop_after_delay(self.retry_s) | tenacity.stop_after_attempt(
+            stop=tenacity.stop_after_delay(retry_s) | tenacity.stop_after_attempt(
                 attempts),
             wait=tenacity.wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.1),
             reraise=False,
@@ -113,7 +128,7 @@ class Transport:
             raise errors.ServerUnavailable(
                 f"the nbripple server at {self.url} did not answer {method} "
                 f"({last[0] if last else 'no answer'})"
-                + ("" if attempts == 1 else f" after retrying for {self.retry_s:g} s")
+                + ("" if attempts == 1 else f" after retrying for {retry_s:g} s")
                 + "; start it (nbripple serve) or point NBRIPPLE_URL at a running one"
             ) from None
         self._gave_up = False
@@ -127,11 +142,12 @@ class Transport:
             with self._lock:
                 self._point(*found)
 
-    def _send(self, method: str, body: bytes, key: str | None) -> Any:
+    def _send(self, method: str, body: bytes, key: str | None, attempt: int = 1) -> Any:
         headers = {"Authorization": f"token {self.token}",
                    "Content-Type": "application/json"}
         if key is not None:
             headers["Idempotency-Key"] = key
+            headers["Idempotency-Attempt"] = str(attempt)  # 1: the key is new to the server
         pool = self._pool
         assert pool is not None
         try:
