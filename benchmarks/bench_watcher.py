@@ -30,6 +30,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 import nbripple as nr
 from _common import Check, judge
+from nbripple.phases import PHASES, TRIGGER, timeline
 
 DETECT_TARGET_MS = 250.0
 HOP_TARGET = 1.3
@@ -41,6 +42,7 @@ WATCHER = """
 import sys
 from datetime import UTC, datetime
 import nbripple as nr
+from nbripple.phases import PHASES, TRIGGER, timeline
 from nbripple.watcher import Watcher
 
 class FinishAtOnce:
@@ -155,7 +157,30 @@ def measure_detection(root: Path, events: int) -> list[float]:
     return latencies
 
 
-def measure_hop(root: Path, rounds: int) -> tuple[list[float], list[float]]:
+def hop_phases(ws: nr.Workspace, version: int) -> dict[str, float]:
+    """phase -> seconds since the triggering commit, for the run that version fired."""
+    run = until(ws, lambda: next(e for e in ws.executions(kind="notebook", limit=5)
+                             if e.trigger_version == version))
+    trigger = until(ws, lambda: ws.resolve(f"bench_input@{version}"))
+    return {step.phase: step.at_s for step in timeline(run.phases, trigger.created_at)
+            if step.phase != TRIGGER}
+
+
+def print_phases(samples: list[dict[str, float]]) -> None:
+    """The median time of each phase since the commit, and of each step."""
+    print("hop phases (median ms since the triggering commit, and of the step before):")
+    previous = 0.0
+    for phase in PHASES:
+        at = [sample[phase] for sample in samples if phase in sample]
+        if not at:
+            continue
+        median = statistics.median(at) * 1000
+        print(f"  {phase:<14} {median:7.0f} ms   +{median - previous:5.0f} ms")
+        previous = median
+
+
+def measure_hop(root: Path, rounds: int
+                ) -> tuple[list[float], list[float], list[dict[str, float]]]:
     home = nr.init_home(root / "hop")
     ws = nr.use(home)
     notebook = trivial_notebook(root / "hop_nb.ipynb")
@@ -168,6 +193,7 @@ def measure_hop(root: Path, rounds: int) -> tuple[list[float], list[float]]:
     proc = start_watcher(ws, "hop")
     hops: list[float] = []
     papermill_runs: list[float] = []
+    phases: list[dict[str, float]] = []
     try:
         pm.execute_notebook(str(plain), str(root / "out.ipynb"), progress_bar=False)  # warm
         for i in range(rounds + 1):
@@ -194,13 +220,14 @@ def measure_hop(root: Path, rounds: int) -> tuple[list[float], list[float]]:
                     raise RuntimeError(f"hop {i} committed its output but never ended")
                 time.sleep(0.02)
             if i > 0:
+                phases.append(hop_phases(ws, version.version))
                 start = time.perf_counter()
                 pm.execute_notebook(str(plain), str(root / "out.ipynb"),
                                     parameters={"item": i}, progress_bar=False)
                 papermill_runs.append(time.perf_counter() - start)
     finally:
         stop(proc)
-    return hops, papermill_runs
+    return hops, papermill_runs, phases
 
 
 def main() -> int:
@@ -219,7 +246,7 @@ def main() -> int:
             p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
             print(f"detection latency over {len(latencies)} events: p50 {p50:.0f} ms, "
                   f"p95 {p95:.0f} ms, max {latencies[-1]:.0f} ms")
-            hops, plain = measure_hop(root, rounds)
+            hops, plain, phases = measure_hop(root, rounds)
             hop_p50, plain_p50 = statistics.median(hops), statistics.median(plain)
             ratio = hop_p50 / plain_p50
             print(f"reactive hop (commit -> downstream output committed): median "
@@ -227,6 +254,7 @@ def main() -> int:
             print(f"plain papermill of the same trivial notebook:            median "
                   f"{plain_p50 * 1000:.0f} ms")
             print(f"ratio hop/papermill {ratio:.3f}")
+            print_phases(phases)
         return [
             Check("detection latency p50", p50, DETECT_TARGET_MS, " ms", smoke=SMOKE_DETECT_MS),
             Check("reactive hop / papermill, median", ratio, HOP_TARGET, smoke=SMOKE_HOP),

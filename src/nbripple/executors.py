@@ -220,7 +220,7 @@ def worker_main(argv: list[str] | None = None) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
         return
     job: RunJob = pickle.loads(data)
-    run_job(job, km=km)
+    run_job(job, km=km, ready_at=datetime.now(UTC))
 
 
 def _die_with(watcher_pid: int | None) -> None:
@@ -241,18 +241,21 @@ def _cancel_on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run_job(job: RunJob, km: Any = None) -> None:
-    """Run one job in this (child) process; the execution row records the outcome."""
+def run_job(job: RunJob, km: Any = None, ready_at: datetime | None = None) -> None:
+    """Run one job in this (child) process; the execution row records the outcome.
+    ``ready_at``: when this process had the job (its ``process_ready`` phase)."""
     _die_with(job.watcher_pid)
     signal.signal(signal.SIGTERM, _cancel_on_sigterm)
     from .errors import NbrippleError
+    from .phases import stamp
     from .runner import run
     from .service import Workspace
 
     ws = Workspace(job.home)
     try:
         run(job.notebook, job.parameters, kernel_name=job.kernel_name, timeout=job.timeout,
-            workspace=ws, execution_id=job.execution_id, km=km)
+            workspace=ws, execution_id=job.execution_id, km=km,
+            phases={"process_ready": stamp(ready_at)})
     except KeyboardInterrupt:
         _mark(ws, job.execution_id, "cancelled", "Cancelled", "the watcher stopped this run")
     except NbrippleError as exc:

@@ -24,7 +24,7 @@ import os
 import socket
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from .kernels import kernel_manager as _kernel_manager
 from .kernels import shutdown as _shutdown
 from .model import ArtifactVersion, Execution
 from .parameters import Parameter, ParametersError, find_parameters_cell, parse_parameters
+from .phases import stamp
 from .refs import Pinned, Query, parse
 from .service import Workspace, current
 from .service.executions import exception_error, run_error
@@ -118,6 +119,7 @@ def run(
     workspace: Workspace | None = None,
     execution_id: str | None = None,
     km: Any = None,
+    phases: dict[str, str] | None = None,
 ) -> Execution:
     """Run ``notebook`` as an nbripple task and return its :class:`Execution`.
 
@@ -136,7 +138,8 @@ def run(
 
     Executors pass ``execution_id`` (a ``queued`` execution they created, carrying
     the trigger) and may pass ``km``, a kernel manager whose kernel was started
-    before the run; it is shut down afterwards, never reused.
+    before the run; it is shut down afterwards, never reused. ``phases`` are the
+    phases the executor reached before the run (see :mod:`nbripple.phases`).
 
     Example::
 
@@ -149,7 +152,7 @@ def run(
     options = _Options(timeout, run_timeout, start_timeout, progress, report_mode, log_output)
     return _execute(ws, prepared, parameters or {}, options, trigger=trigger,
                     parent_id=parent_id, chain_depth=chain_depth,
-                    execution_id=execution_id, km=km)
+                    execution_id=execution_id, km=km, phases=phases)
 
 
 def prepare(
@@ -344,6 +347,7 @@ def _execute(
     chain_depth: int,
     execution_id: str | None = None,
     km: Any = None,
+    phases: dict[str, str] | None = None,
 ) -> Execution:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -359,12 +363,16 @@ def _execute(
         "requested": requested,
         "cwd": str(prepared.cwd),
     }
+    reached = dict(phases or {})
     if execution_id is not None:
+        queued = ws.execution(execution_id)
+        reached = {**(queued.phases or {}), **reached}
         ws.catalog.update_execution(
             execution_id, status="running", started_at=datetime.now(UTC), pid=os.getpid(),
-            host=socket.gethostname(), heartbeat_at=datetime.now(UTC), **details,
+            host=socket.gethostname(), heartbeat_at=datetime.now(UTC), phases=reached,
+            **details,
         )
-        execution = ws.execution(execution_id)
+        execution = replace(queued, status="running")
     else:
         execution = ws._new_execution(
             "notebook",
@@ -375,6 +383,7 @@ def _execute(
             chain_depth=chain_depth,
             **details,
         )
+        reached["claimed"] = stamp(execution.started_at)
     try:
         injected = _resolve_inputs(ws, prepared, given, execution.id)
     except BaseException as exc:
@@ -406,6 +415,7 @@ def _execute(
             with guard:
                 start_and_enter(km, enter_code(execution.id, ws.home, prepared.cwd),
                                 prepared.cwd, start_timeout)
+                reached["kernel_ready"] = stamp()
                 pm.execute_notebook(
                     str(source),
                     str(output_path),
@@ -420,6 +430,7 @@ def _execute(
                     start_timeout=start_timeout,
                     km=km,
                 )
+                reached["cells_done"] = stamp()
         except PapermillExecutionError as exc:
             status = "failed"
             ename, evalue = exc.ename, exc.evalue
@@ -461,6 +472,7 @@ def _execute(
         finished_at=datetime.now(UTC),
         error=error,
         output_notebook_hash=output_hash,
+        phases=reached,  # the catalog adds "committed", stamped in this transaction
     )
     if status == "cancelled":
         raise RunCancelled(execution.id, "SIGTERM" if guard.reason == "terminated" else "SIGINT")

@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from .errors import CatalogLockedError, SchemaVersionError
 from .executors import Executor, RunJob
 from .launchplans import spec_parameters, trigger_matches
 from .model import Execution, Firing, PlanRecord
+from .phases import stamp
 from .registry import make_executor
 from .service.executions import make_execution, run_error, sweep_dead_executions
 from .service.firings import SHUTDOWN_CANCEL, reconcile_firings, settle_firing
@@ -417,6 +419,8 @@ class Watcher:
             trigger_version=firing.trigger_version, chain_depth=firing.chain_depth,
             label=Path(spec["notebook"]).name,
         )
+        execution = replace(execution, phases={"detected": stamp(firing.created_at),
+                                               "claimed": stamp(execution.started_at)})
         if not self.catalog.start_firing(firing.id, execution):
             return False  # another watcher took it
         self._running[execution_id] = firing.id

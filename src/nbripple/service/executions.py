@@ -90,6 +90,7 @@ def make_execution(kind: str, *, label: str | None = None, **fields: Any) -> Exe
         parent_id=fields.pop("parent_id", None),
         chain_depth=fields.pop("chain_depth", 0),
         label=label,
+        phases=fields.pop("phases", None),
     )
     if fields:
         raise TypeError(f"unexpected execution fields {sorted(fields)}")
