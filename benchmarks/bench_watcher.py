@@ -67,7 +67,7 @@ class FinishAtOnce:
 nr.use(sys.argv[1])  # FinishAtOnce writes to the watcher's own catalog
 mode = sys.argv[2]
 executor = FinishAtOnce() if mode == "detect" else None
-Watcher(sys.argv[1], executor=executor, poll_interval=0.05).run_forever()
+Watcher(sys.argv[1], executor=executor).run_forever()  # the default poll interval
 """
 
 
@@ -118,6 +118,23 @@ def until(ws: nr.Workspace, probe: Callable[[], Any]) -> Any:
         ws.catalog.close()
 
 
+def wait_for(ws: nr.Workspace, probe: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll as a well-behaved client does: a stat of the catalog's files every 5 ms,
+    and ``probe()`` (which opens the file) only when they changed. A client opening the
+    file every few ms would measure its own contention with the watcher."""
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        token = ws.catalog.change_token()
+        if token != seen:
+            seen = token
+            found = until(ws, probe)
+            if found:
+                return found
+        time.sleep(0.005)
+    raise RuntimeError(f"{what} did not happen in {timeout:g} s")
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     proc.wait(timeout=60)
@@ -139,18 +156,11 @@ def measure_detection(root: Path, events: int) -> list[float]:
         for i in range(events):
             version = source.create_from(i)
             ws.catalog.close()  # a writer that goes idle: the file is released at once
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                runs = [e for e in ws.executions(kind="notebook", limit=5)
-                        if e.trigger_version == version.version]
-                ws.catalog.close()
-                if runs:
-                    delta = (runs[0].started_at - version.created_at).total_seconds()
-                    latencies.append(delta * 1000)
-                    break
-                time.sleep(0.01)
-            else:
-                raise RuntimeError(f"event {i} was not detected in 30 s")
+            runs = wait_for(ws, lambda v=version.version: [
+                e for e in ws.executions(kind="notebook", limit=5) if e.trigger_version == v],
+                30, f"detecting event {i}")
+            delta = (runs[0].started_at - version.created_at).total_seconds()
+            latencies.append(delta * 1000)
             time.sleep(random.uniform(0.1, 0.4))
     finally:
         stop(proc)
@@ -199,26 +209,16 @@ def measure_hop(root: Path, rounds: int
         for i in range(rounds + 1):
             version = source.create_from(i)
             ws.catalog.close()
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                outputs = [v for v in ws.search("bench_output", latest_only=False, limit=5)
-                           if v.version == version.version]
-                ws.catalog.close()
-                if outputs:
-                    if i > 0:  # the first hop warms the forkserver
-                        hops.append((outputs[0].created_at - version.created_at).total_seconds())
-                    break
-                time.sleep(0.02)
-            else:
-                runs = [(e.id, e.status, e.error) for e in ws.executions(kind="notebook", limit=3)]
-                raise RuntimeError(f"hop {i} did not complete in 120 s; latest runs: {runs}")
-            # the output is committed before the run ends: wait for its end, not a guess
-            while not until(ws, lambda v=version.version: [
-                    e for e in ws.executions(kind="notebook", limit=5)
-                    if e.trigger_version == v and e.status not in ("queued", "running")]):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"hop {i} committed its output but never ended")
-                time.sleep(0.02)
+            # the output and the run's end are committed in one transaction
+            (run,) = wait_for(ws, lambda v=version.version: [
+                e for e in ws.executions(kind="notebook", limit=5)
+                if e.trigger_version == v and e.status not in ("queued", "running")],
+                120, f"hop {i}")
+            if run.status != "succeeded":
+                raise RuntimeError(f"hop {i} failed: {run.error}")
+            output = until(ws, lambda r=run: r.outputs[0])
+            if i > 0:  # the first hop is a warm-up, as the first plain papermill run is
+                hops.append((output.created_at - version.created_at).total_seconds())
             if i > 0:
                 phases.append(hop_phases(ws, version.version))
                 start = time.perf_counter()

@@ -250,8 +250,18 @@ class Watcher:
         if not (force or changed or ended or housekeeping or due):
             return False
         self._signature = signature
+        burst = getattr(self.catalog, "burst", None)  # the embedded catalog's
         try:
-            self._pass(now, ended, housekeeping)
+            if burst is None:
+                self._pass(now, ended, housekeeping)
+            else:
+                # One open for the whole pass, never handed over halfway; the token
+                # taken at its release includes the pass's own writes (and nobody
+                # else could write meanwhile), so they do not cost another pass.
+                with burst() as held:
+                    self._pass(now, ended, housekeeping)
+                if held.token is not None:
+                    self._signature = held.token
         except BaseException:
             self._signature = None  # a failed pass is done again on the next call
             raise

@@ -72,6 +72,26 @@ def _is_lock_conflict(exc: duckdb.Error) -> bool:
     return "lock" in text.lower() and ("Conflicting" in text or "Could not set" in text)
 
 
+def file_token(path: Path) -> tuple[int, ...]:
+    """``(mtime_ns, size)`` of the catalog file and of its write-ahead log, without
+    opening either: a commit by any process changes the log (or, when it checkpoints,
+    the file)."""
+    signature: list[int] = []
+    for candidate in (path, path.with_name(path.name + ".wal")):
+        try:
+            st = candidate.stat()
+            signature.extend((st.st_mtime_ns, st.st_size))
+        except FileNotFoundError:
+            signature.extend((0, 0))
+    return tuple(signature)
+
+
+class Burst:
+    """What :meth:`CatalogConnection.burst` learnt: the change token at its release."""
+
+    token: tuple[int, ...] | None = None
+
+
 class CatalogConnection:
     """The connection lease of :class:`~nbripple.catalog.embedded.EmbeddedCatalog`,
     and the caches of rows read through it (forgotten when the file is replaced)."""
@@ -99,6 +119,7 @@ class CatalogConnection:
         self._releaser: threading.Thread | None = None
         self._wake = threading.Condition(self._lock)
         self.opens = 0  # how many times the file was opened (for diagnostics/tests)
+        self._token_at_close: tuple[int, ...] | None = None
         os.register_at_fork(after_in_child=self._forget_after_fork)
         _every_catalog.add(self)
 
@@ -157,6 +178,28 @@ class CatalogConnection:
                 raise
             self._in_transaction = False
             con.execute("COMMIT")
+
+    @contextmanager
+    def burst(self) -> Iterator[Burst]:
+        """Hold the file across several operations (a watcher's pass), then release it.
+
+        Between the operations of a burst the file is never handed over, so a burst pays
+        for one open however many operations it makes, and nobody else can commit
+        meanwhile; a waiting process gets the file when the burst ends. On exit,
+        :attr:`Burst.token` is the change token taken while the file was still held:
+        it includes every commit up to the release, the burst's own writes among
+        them (None when the file was not held to the end, e.g. after an error).
+        """
+        outcome = Burst()
+        with self._lock:
+            with self.connection():
+                opens = self.opens
+                yield outcome
+                held = self.opens == opens
+            if self._depth == 0:
+                self._close_locked()  # (unless the hand-over to a waiter closed it)
+                if held:
+                    outcome.token = self._token_at_close
 
     # -- fairness between processes ------------------------------------------
     def _waiting_marker(self) -> Path:
@@ -325,6 +368,8 @@ class CatalogConnection:
                 pass
             finally:
                 self._con = None
+                # taken before the lock goes: no other process has written since
+                self._token_at_close = file_token(self.path)
                 lockfile.release(self._lock_path)
 
     def warm(self, hold_s: float = 1.0) -> Callable[[], None]:
