@@ -135,7 +135,7 @@ class ExecutorSettings:
         kind: a registered executor kind (``nbripple.registry.executors``); ``local``
             runs each job in its own process on this machine.
         options: keyword arguments for the executor (``[executor.options]``); for
-            ``local``: ``warm`` (processes waiting with a started kernel, default 1)
+            ``local``: ``warm`` (processes waiting with a started kernel, default 2)
             and ``kernel_name`` (their kernel, default ``python3``).
         run_timeout_s: a notebook run taking longer fails (None: no limit); it
             applies to ``nbripple run``, ``nr.run`` and the watcher's runs.

@@ -75,7 +75,7 @@ class LocalExecutor:
     that finds no warm process, gets a fresh process.
     """
 
-    def __init__(self, warm: int = 1, kernel_name: str = "python3") -> None:
+    def __init__(self, warm: int = 2, kernel_name: str = "python3") -> None:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._idle: list[subprocess.Popen[bytes]] = []
         self.warm = self._warm_target = max(0, warm)
@@ -198,16 +198,20 @@ def worker_main(argv: list[str] | None = None) -> None:
 
         from jupyter_core.utils import run_sync
 
-        from .kernels import kernel_manager
+        from .kernels import kernel_manager, preload_code, start_and_enter
 
         tmp = tempfile.mkdtemp(prefix="nbripple-warm-")
         km = kernel_manager(args.warm, Path(tmp))
         run_sync(km.start_kernel)()
-        # Import what a run needs while waiting, so the job starts at once.
+        # Import what a run needs while waiting, here and in the kernel (nbripple and
+        # the libraries of its kinds, no user code), so the job starts at once.
+        with contextlib.suppress(Exception):  # a kernel without nbripple: the run says so
+            start_and_enter(km, preload_code(), Path(tmp), 120.0, hand_over=False)
         import nbclient  # noqa: F401
         import papermill  # noqa: F401
 
         from . import runner, workspace  # noqa: F401
+        from .service import Workspace  # noqa: F401
     data = sys.stdin.buffer.read()
     if not data:  # shut down before any job arrived
         if km is not None:

@@ -393,6 +393,7 @@ def _execute(
         )
         raise
     ws.catalog.update_execution(execution.id, parameters=injected)
+    ws.catalog.close()  # the kernel opens the file next: do not make it wait for our idle
 
     executor = ws.settings.executor
     start_timeout = options.start_timeout or executor.start_timeout_s

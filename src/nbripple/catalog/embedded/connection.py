@@ -56,6 +56,7 @@ GIVE_WAY_S = 0.05  # how long an opener lets a waiting process go first
 FIRST_RETRY_DELAY_S = 0.002  # the longest sleep after the first failed try
 MAX_RETRY_DELAY_S = 0.02  # the longest sleep between two tries of a locked file
 EXIT_CLOSE_WAIT_S = 2.0  # at exit, how long to wait for an operation to end before closing
+WAITER_CHECK_S = 0.005  # while idle and holding the file, how often to look for waiters
 
 
 class _FileBusy(Exception):
@@ -352,10 +353,14 @@ class CatalogConnection:
         with self._lock:
             while self._con is not None:
                 idle = time.monotonic() - self._last_used
-                if self._depth == 0 and self._pins == 0 and idle >= self.idle_release_s:
-                    self._close_locked()
+                if self._depth == 0 and self._pins == 0 and (
+                        idle >= self.idle_release_s or self._others_waiting()):
+                    self._close_locked()  # idle, or another process waits: hand over
                     break
-                self._wake.wait(timeout=max(self.idle_release_s - idle, 0.005))
+                # look for waiters every few ms: a process that wants the file should
+                # not wait out this process's idle time
+                self._wake.wait(timeout=min(max(self.idle_release_s - idle, 0.001),
+                                            WAITER_CHECK_S))
             self._releaser = None
 
     def _close_locked(self) -> None:
