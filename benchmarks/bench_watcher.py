@@ -1,12 +1,13 @@
 """Reactive latency: how fast a committed version starts the runs that depend on it.
 
 1. Detection latency: version committed -> triggered execution created, over 50
-   events, with the watcher in its own process (goal: p50 <= 250 ms; Dagster's
+   events, with the watcher in its own process (goal: p50 <= 50 ms; Dagster's
    default sensor interval is 30 s). The watcher's executor records the run and
    ends it at once, so only detection and dispatch are measured.
 2. One reactive hop end to end: commit -> the downstream trivial notebook's output
    committed, with the real local executor, vs running that notebook with plain
-   papermill in this process (goal: ratio <= 1.3), interleaved, medians.
+   papermill on a fresh kernel in this process (goal: ratio <= 0.5), interleaved,
+   medians; the breakdown per phase of the hop (see nbripple.phases) is printed.
 
     python benchmarks/bench_watcher.py [--quick]
 """
@@ -32,10 +33,15 @@ import nbripple as nr
 from _common import Check, judge
 from nbripple.phases import PHASES, TRIGGER, timeline
 
-DETECT_TARGET_MS = 250.0
-HOP_TARGET = 1.3
-# --quick: 8 events and 2 hops on the shared machine (323 ms and 1.31 at load 1)
-SMOKE_DETECT_MS = 500.0
+DETECT_TARGET_MS = 50.0  # issue 12: embedded detection p50
+HOP_TARGET = 0.5  # issue 12: hop <= 0.5x plain papermill on a fresh kernel (goal 0.35)
+# --quick (8 events, 2 hops) on the shared 2-core machine, figures of this commit:
+# detection p50 101-223 ms at load 3.5-8 (other suites running), so 400 ms is the
+# headroom such load needs; a regression like issue 12's (2-3 s at load 8 before the
+# burst pass) misses it every time. Hop ratio 1.29 at load 3.5 (2.0 at load 5 before
+# the warm pool of two): 1.6 is that figure plus load's headroom, and the full 0.5 is
+# not reached yet on this machine.
+SMOKE_DETECT_MS = 400.0
 SMOKE_HOP = 1.6
 
 WATCHER = """
@@ -253,7 +259,7 @@ def main() -> int:
                   f"{hop_p50 * 1000:.0f} ms over {len(hops)} hops")
             print(f"plain papermill of the same trivial notebook:            median "
                   f"{plain_p50 * 1000:.0f} ms")
-            print(f"ratio hop/papermill {ratio:.3f}")
+            print(f"ratio hop/papermill (fresh kernel): {ratio:.3f}")
             print_phases(phases)
         return [
             Check("detection latency p50", p50, DETECT_TARGET_MS, " ms", smoke=SMOKE_DETECT_MS),

@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
-import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,11 +51,9 @@ from .parameters import Parameter, ParametersError, find_parameters_cell, parse_
 from .phases import stamp
 from .refs import Pinned, Query, parse
 from .service import Workspace, current
-from .service.executions import exception_error, run_error
+from .service.executions import Heartbeat, exception_error, run_error
 
 HEARTBEAT_S = 5.0
-
-
 
 
 class NotebookNotFound(NotFound):
@@ -138,8 +135,7 @@ def run(
 
     Executors pass ``execution_id`` (a ``queued`` execution they created, carrying
     the trigger) and may pass ``km``, a kernel manager whose kernel was started
-    before the run; it is shut down afterwards, never reused. ``phases`` are the
-    phases the executor reached before the run (see :mod:`nbripple.phases`).
+    before the run (shut down afterwards, never reused), and ``phases`` it reached.
 
     Example::
 
@@ -393,7 +389,7 @@ def _execute(
         )
         raise
     ws.catalog.update_execution(execution.id, parameters=injected)
-    ws.catalog.close()  # the kernel opens the file next: do not make it wait for our idle
+    ws.catalog.close()  # the kernel opens the file next: it must not wait for our idle
 
     executor = ws.settings.executor
     start_timeout = options.start_timeout or executor.start_timeout_s
@@ -410,7 +406,7 @@ def _execute(
     with tempfile.TemporaryDirectory(prefix="nbripple-run-") as tmp, \
             log_papermill_output(options.log_output):
         km = km if km is not None else _kernel_manager(prepared.kernel_name, Path(tmp))
-        heartbeat = _Heartbeat(ws, execution.id)
+        heartbeat = Heartbeat(ws, execution.id, HEARTBEAT_S)
         guard = RunGuard(km, run_timeout)
         try:
             with guard:
@@ -478,28 +474,3 @@ def _execute(
     if status == "cancelled":
         raise RunCancelled(execution.id, "SIGTERM" if guard.reason == "terminated" else "SIGINT")
     return ws.execution(execution.id)
-
-
-class _Heartbeat:
-    """Refresh the execution's ``heartbeat_at`` while it runs, so watchers on other
-    machines can tell a live run from an orphan."""
-
-    def __init__(self, ws: Workspace, execution_id: str) -> None:
-        self._ws = ws
-        self._execution_id = execution_id
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="nbripple-heartbeat",
-                                        daemon=True)
-        self._thread.start()
-
-    def _beat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
-            try:
-                self._ws.catalog.update_execution(self._execution_id,
-                                                  heartbeat_at=datetime.now(UTC))
-            except Exception:  # a busy catalog must not fail the run
-                continue
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)

@@ -17,7 +17,6 @@ cannot starve the others.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import threading
@@ -40,8 +39,6 @@ from tenacity import (
 )
 
 from ...errors import (
-    CatalogDamaged,
-    CatalogError,
     CatalogLockedError,
     CatalogReadOnly,
     DiskFull,
@@ -49,6 +46,7 @@ from ...errors import (
 from ...model import ArtifactVersion
 from ...pids import pid_alive, process_start_time
 from . import lockfile, migrations
+from .faults import catalog_error
 
 _LOCK_PID_RE = re.compile(r"PID (\d+)")
 ROW_CACHE_SIZE = 20_000  # versions (and search rows) kept in memory
@@ -56,6 +54,7 @@ GIVE_WAY_S = 0.05  # how long an opener lets a waiting process go first
 FIRST_RETRY_DELAY_S = 0.002  # the longest sleep after the first failed try
 MAX_RETRY_DELAY_S = 0.02  # the longest sleep between two tries of a locked file
 EXIT_CLOSE_WAIT_S = 2.0  # at exit, how long to wait for an operation to end before closing
+HAND_OVER_AFTER_S = 0.02  # a holder keeps a contended file this long for its next commits
 WAITER_CHECK_S = 0.005  # while idle and holding the file, how often to look for waiters
 
 
@@ -121,6 +120,7 @@ class CatalogConnection:
         self._wake = threading.Condition(self._lock)
         self.opens = 0  # how many times the file was opened (for diagnostics/tests)
         self._token_at_close: tuple[int, ...] | None = None
+        self._opened_at = 0.0
         os.register_at_fork(after_in_child=self._forget_after_fork)
         _every_catalog.add(self)
 
@@ -154,7 +154,8 @@ class CatalogConnection:
                 self._depth -= 1
                 if self._depth == 0:
                     self._last_used = time.monotonic()
-                    if self.idle_release_s == 0 or (self._pins == 0 and self._others_waiting()):
+                    if self.idle_release_s == 0 or (self._pins == 0 and self._share_used()
+                                                    and self._others_waiting()):
                         self._close_locked()  # another process is waiting: hand over now
                     else:
                         self._ensure_releaser()
@@ -228,6 +229,12 @@ class CatalogConnection:
             with contextlib.suppress(OSError):  # left by a process that died
                 os.unlink(self.path.parent / name)
         return False
+
+    def _share_used(self) -> bool:
+        """Whether this process has held the file for its share of a contended burst
+        (``HAND_OVER_AFTER_S``): a writer's consecutive commits share one open — each
+        open costs more than a commit — and a waiter waits at most that long more."""
+        return time.monotonic() - self._opened_at >= HAND_OVER_AFTER_S
 
     def _give_way(self) -> None:
         gave_way = 0.0
@@ -319,6 +326,7 @@ class CatalogConnection:
                 with contextlib.suppress(OSError):
                     self._waiting_marker().unlink()
         self.opens += 1
+        self._opened_at = time.monotonic()
         try:
             if not self._migrated or not migrations.is_current(con):
                 migrations.migrate(con, self.path)
@@ -354,7 +362,8 @@ class CatalogConnection:
             while self._con is not None:
                 idle = time.monotonic() - self._last_used
                 if self._depth == 0 and self._pins == 0 and (
-                        idle >= self.idle_release_s or self._others_waiting()):
+                        idle >= self.idle_release_s
+                        or (self._share_used() and self._others_waiting())):
                     self._close_locked()  # idle, or another process waits: hand over
                     break
                 # look for waiters every few ms: a process that wants the file should
@@ -476,56 +485,6 @@ def _close_at_exit() -> None:
 
 
 lockfile.before_exit_release(_close_at_exit)
-
-
-_DAMAGED_HINTS = (
-    "not a valid duckdb database", "could not read enough bytes", "replaying wal",
-    "corrupt", "checksum", "invalid block", "failed to load metadata", "leb128",
-    "database has been invalidated", "serialization error", "unexpected end of file",
-)
-_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-_READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM}
-
-
-def catalog_error(exc: BaseException, path: Path) -> CatalogError | None:
-    """The nbripple error for a DuckDB or OS error met using the catalog at ``path``
-    (None: not a fault of the file or its disk, so let it through as it is).
-
-    Example: DuckDB's "IO Error: ... not a valid DuckDB database file" becomes
-    :class:`CatalogDamaged` saying to run ``nbripple doctor`` and restore a backup.
-    """
-    if isinstance(exc, CatalogError):
-        return exc
-    message = str(exc)
-    lowered = message.lower()
-    code = exc.errno if isinstance(exc, OSError) else None
-    if isinstance(exc, OSError):
-        what = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
-    else:
-        what = f"{type(exc).__name__}: {message}"
-    if code in _FULL_ERRNOS or "no space left" in lowered or "file too large" in lowered \
-            or "disk quota" in lowered:
-        return DiskFull(
-            f"the disk holding the catalog {path} is full ({what}); nothing was committed "
-            "by this operation and earlier commits are intact: free some space (`nbripple "
-            "gc` deletes unreferenced blobs) and retry"
-        )
-    if code in _READ_ONLY_ERRNOS or "read-only file system" in lowered \
-            or "permission denied" in lowered or "read-only mode" in lowered:
-        return CatalogReadOnly(
-            f"the catalog {path} cannot be written ({what}): make {path.parent} writable "
-            "(or remount it read-write) and retry; reading works meanwhile, and "
-            "`nbripple backup DEST` copies the catalog somewhere writable"
-        )
-    if isinstance(exc, duckdb.Error) and (
-            isinstance(exc, duckdb.FatalException | duckdb.InternalException)
-            or any(hint in lowered for hint in _DAMAGED_HINTS)):
-        return CatalogDamaged(
-            f"the catalog {path} is damaged ({what}); move it aside and restore your last "
-            "`nbripple backup` (cp BACKUP/catalog.duckdb into the home), then run "
-            "`nbripple doctor` to check it against the store"
-        )
-    return None
 
 
 def _marker_start_time(marker: Path) -> float | None:
