@@ -1,12 +1,13 @@
 """Reactive latency: how fast a committed version starts the runs that depend on it.
 
 1. Detection latency: version committed -> triggered execution created, over 50
-   events, with the watcher in its own process (goal: p50 <= 250 ms; Dagster's
+   events, with the watcher in its own process (goal: p50 <= 50 ms; Dagster's
    default sensor interval is 30 s). The watcher's executor records the run and
    ends it at once, so only detection and dispatch are measured.
 2. One reactive hop end to end: commit -> the downstream trivial notebook's output
    committed, with the real local executor, vs running that notebook with plain
-   papermill in this process (goal: ratio <= 1.3), interleaved, medians.
+   papermill on a fresh kernel in this process (goal: ratio <= 0.5), interleaved,
+   medians; the breakdown per phase of the hop (see nbripple.phases) is printed.
 
     python benchmarks/bench_watcher.py [--quick]
 """
@@ -30,17 +31,24 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 import nbripple as nr
 from _common import Check, judge
+from nbripple.phases import PHASES, TRIGGER, timeline
 
-DETECT_TARGET_MS = 250.0
-HOP_TARGET = 1.3
-# --quick: 8 events and 2 hops on the shared machine (323 ms and 1.31 at load 1)
-SMOKE_DETECT_MS = 500.0
+DETECT_TARGET_MS = 50.0  # issue 12: embedded detection p50
+HOP_TARGET = 0.5  # issue 12: hop <= 0.5x plain papermill on a fresh kernel (goal 0.35)
+# --quick (8 events, 2 hops) on the shared 2-core machine, figures of this commit:
+# detection p50 101-223 ms at load 3.5-8 (other suites running), so 400 ms is the
+# headroom such load needs; a regression like issue 12's (2-3 s at load 8 before the
+# burst pass) misses it every time. Hop ratio 1.29 at load 3.5 (2.0 at load 5 before
+# the warm pool of two): 1.6 is that figure plus load's headroom, and the full 0.5 is
+# not reached yet on this machine.
+SMOKE_DETECT_MS = 400.0
 SMOKE_HOP = 1.6
 
 WATCHER = """
 import sys
 from datetime import UTC, datetime
 import nbripple as nr
+from nbripple.phases import PHASES, TRIGGER, timeline
 from nbripple.watcher import Watcher
 
 class FinishAtOnce:
@@ -65,7 +73,7 @@ class FinishAtOnce:
 nr.use(sys.argv[1])  # FinishAtOnce writes to the watcher's own catalog
 mode = sys.argv[2]
 executor = FinishAtOnce() if mode == "detect" else None
-Watcher(sys.argv[1], executor=executor, poll_interval=0.05).run_forever()
+Watcher(sys.argv[1], executor=executor).run_forever()  # the default poll interval
 """
 
 
@@ -116,6 +124,23 @@ def until(ws: nr.Workspace, probe: Callable[[], Any]) -> Any:
         ws.catalog.close()
 
 
+def wait_for(ws: nr.Workspace, probe: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll as a well-behaved client does: a stat of the catalog's files every 5 ms,
+    and ``probe()`` (which opens the file) only when they changed. A client opening the
+    file every few ms would measure its own contention with the watcher."""
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        token = ws.catalog.change_token()
+        if token != seen:
+            seen = token
+            found = until(ws, probe)
+            if found:
+                return found
+        time.sleep(0.005)
+    raise RuntimeError(f"{what} did not happen in {timeout:g} s")
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     proc.wait(timeout=60)
@@ -137,25 +162,41 @@ def measure_detection(root: Path, events: int) -> list[float]:
         for i in range(events):
             version = source.create_from(i)
             ws.catalog.close()  # a writer that goes idle: the file is released at once
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                runs = [e for e in ws.executions(kind="notebook", limit=5)
-                        if e.trigger_version == version.version]
-                ws.catalog.close()
-                if runs:
-                    delta = (runs[0].started_at - version.created_at).total_seconds()
-                    latencies.append(delta * 1000)
-                    break
-                time.sleep(0.01)
-            else:
-                raise RuntimeError(f"event {i} was not detected in 30 s")
+            runs = wait_for(ws, lambda v=version.version: [
+                e for e in ws.executions(kind="notebook", limit=5) if e.trigger_version == v],
+                30, f"detecting event {i}")
+            delta = (runs[0].started_at - version.created_at).total_seconds()
+            latencies.append(delta * 1000)
             time.sleep(random.uniform(0.1, 0.4))
     finally:
         stop(proc)
     return latencies
 
 
-def measure_hop(root: Path, rounds: int) -> tuple[list[float], list[float]]:
+def hop_phases(ws: nr.Workspace, version: int) -> dict[str, float]:
+    """phase -> seconds since the triggering commit, for the run that version fired."""
+    run = until(ws, lambda: next(e for e in ws.executions(kind="notebook", limit=5)
+                             if e.trigger_version == version))
+    trigger = until(ws, lambda: ws.resolve(f"bench_input@{version}"))
+    return {step.phase: step.at_s for step in timeline(run.phases, trigger.created_at)
+            if step.phase != TRIGGER}
+
+
+def print_phases(samples: list[dict[str, float]]) -> None:
+    """The median time of each phase since the commit, and of each step."""
+    print("hop phases (median ms since the triggering commit, and of the step before):")
+    previous = 0.0
+    for phase in PHASES:
+        at = [sample[phase] for sample in samples if phase in sample]
+        if not at:
+            continue
+        median = statistics.median(at) * 1000
+        print(f"  {phase:<14} {median:7.0f} ms   +{median - previous:5.0f} ms")
+        previous = median
+
+
+def measure_hop(root: Path, rounds: int
+                ) -> tuple[list[float], list[float], list[dict[str, float]]]:
     home = nr.init_home(root / "hop")
     ws = nr.use(home)
     notebook = trivial_notebook(root / "hop_nb.ipynb")
@@ -168,39 +209,31 @@ def measure_hop(root: Path, rounds: int) -> tuple[list[float], list[float]]:
     proc = start_watcher(ws, "hop")
     hops: list[float] = []
     papermill_runs: list[float] = []
+    phases: list[dict[str, float]] = []
     try:
         pm.execute_notebook(str(plain), str(root / "out.ipynb"), progress_bar=False)  # warm
         for i in range(rounds + 1):
             version = source.create_from(i)
             ws.catalog.close()
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                outputs = [v for v in ws.search("bench_output", latest_only=False, limit=5)
-                           if v.version == version.version]
-                ws.catalog.close()
-                if outputs:
-                    if i > 0:  # the first hop warms the forkserver
-                        hops.append((outputs[0].created_at - version.created_at).total_seconds())
-                    break
-                time.sleep(0.02)
-            else:
-                runs = [(e.id, e.status, e.error) for e in ws.executions(kind="notebook", limit=3)]
-                raise RuntimeError(f"hop {i} did not complete in 120 s; latest runs: {runs}")
-            # the output is committed before the run ends: wait for its end, not a guess
-            while not until(ws, lambda v=version.version: [
-                    e for e in ws.executions(kind="notebook", limit=5)
-                    if e.trigger_version == v and e.status not in ("queued", "running")]):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"hop {i} committed its output but never ended")
-                time.sleep(0.02)
+            # the output and the run's end are committed in one transaction
+            (run,) = wait_for(ws, lambda v=version.version: [
+                e for e in ws.executions(kind="notebook", limit=5)
+                if e.trigger_version == v and e.status not in ("queued", "running")],
+                120, f"hop {i}")
+            if run.status != "succeeded":
+                raise RuntimeError(f"hop {i} failed: {run.error}")
+            output = until(ws, lambda r=run: r.outputs[0])
+            if i > 0:  # the first hop is a warm-up, as the first plain papermill run is
+                hops.append((output.created_at - version.created_at).total_seconds())
             if i > 0:
+                phases.append(hop_phases(ws, version.version))
                 start = time.perf_counter()
                 pm.execute_notebook(str(plain), str(root / "out.ipynb"),
                                     parameters={"item": i}, progress_bar=False)
                 papermill_runs.append(time.perf_counter() - start)
     finally:
         stop(proc)
-    return hops, papermill_runs
+    return hops, papermill_runs, phases
 
 
 def main() -> int:
@@ -219,14 +252,15 @@ def main() -> int:
             p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
             print(f"detection latency over {len(latencies)} events: p50 {p50:.0f} ms, "
                   f"p95 {p95:.0f} ms, max {latencies[-1]:.0f} ms")
-            hops, plain = measure_hop(root, rounds)
+            hops, plain, phases = measure_hop(root, rounds)
             hop_p50, plain_p50 = statistics.median(hops), statistics.median(plain)
             ratio = hop_p50 / plain_p50
             print(f"reactive hop (commit -> downstream output committed): median "
                   f"{hop_p50 * 1000:.0f} ms over {len(hops)} hops")
             print(f"plain papermill of the same trivial notebook:            median "
                   f"{plain_p50 * 1000:.0f} ms")
-            print(f"ratio hop/papermill {ratio:.3f}")
+            print(f"ratio hop/papermill (fresh kernel): {ratio:.3f}")
+            print_phases(phases)
         return [
             Check("detection latency p50", p50, DETECT_TARGET_MS, " ms", smoke=SMOKE_DETECT_MS),
             Check("reactive hop / papermill, median", ratio, HOP_TARGET, smoke=SMOKE_HOP),

@@ -40,6 +40,8 @@ def ratio(out: str, label: str) -> float:
          ["nr.get(query) p50", "search p50", "search ratio"]),
         ("bench_table.py", ["write", "read"],
          ["create_from / write_table", "load / read_table"]),
+        ("bench_watcher.py", ["hop/papermill"],
+         ["detection latency p50", "reactive hop / papermill"]),
     ],
 )
 def test_benchmark_quick_mode_meets_its_smoke_targets(

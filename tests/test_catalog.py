@@ -341,8 +341,9 @@ def test_heads_migration_rebuilds_latest_search_from_existing_versions(populated
     catalog.watcher_heartbeat("w-old", 1, "host-a")
     with catalog.connection() as con:  # type: ignore[attr-defined]
         # back to schema version 2: no heads table (V3), no watcher health (V4), no
-        # remembered requests (V5)
+        # remembered requests (V5), no execution phases (V6)
         con.execute("DROP TABLE heads")
+        con.execute("ALTER TABLE executions DROP COLUMN phases")
         con.execute("DROP TABLE requests")
         for column in ("consecutive_failures", "last_error", "last_error_at"):
             con.execute(f"ALTER TABLE watchers DROP COLUMN {column}")

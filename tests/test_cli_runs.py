@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import nbformat
@@ -145,3 +146,42 @@ def test_run_timeout_option_fails_the_run_and_keeps_its_notebook(home, nbdir):
     assert data["status"] == "failed"
     assert data["error"]["ename"] == "RunTimeout" and data["error"]["cell_index"] == 3
     assert nr.current().execution(data["id"]).output_notebook is not None
+
+
+def test_a_run_records_its_phases_and_timings_prints_them(home, nbdir):
+    ex = nr.run(nbdir / "trivial.ipynb")
+    phases = ex.phases or {}
+    assert list(phases) == ["claimed", "kernel_ready", "cells_done", "committed"]
+    times = [datetime.fromisoformat(t) for t in phases.values()]
+    assert times == sorted(times)
+    assert ex.finished_at is not None and times[0] <= ex.finished_at <= times[-1]
+    code, out, _ = cli("execution", ex.id, "--timings")
+    assert code == 0, out
+    for label in ("claimed", "kernel ready", "cells done", "committed"):
+        assert label in out
+    assert "ms" in out
+
+
+def test_timings_of_a_triggered_run_start_at_the_triggering_commit(home, nbdir):
+    v = nr.Artifact("raw").create_from(1)
+    start = v.created_at
+    phases = {"detected": (start + timedelta(milliseconds=30)).isoformat(),
+              "claimed": (start + timedelta(milliseconds=32)).isoformat(),
+              "committed": (start + timedelta(milliseconds=400)).isoformat(),
+              "kernel_ready": "\x1b[31mnot a time"}
+    ex = nr.current()._new_execution("notebook", trigger={"type": "artifact"},
+                                     trigger_artifact="raw", trigger_version=1)
+    nr.current().catalog.update_execution(ex.id, phases=phases)
+    code, out, _ = cli("execution", ex.id, "--timings")
+    assert code == 0, out
+    lines = [line for line in out.splitlines() if "ms" in line]
+    assert [line.split()[1] for line in lines] == ["trigger", "detected", "claimed", "committed"]
+    assert "30 ms" in lines[1] and "+2 ms" in lines[2] and "400 ms" in lines[3]
+    assert "\x1b" not in out
+
+
+def test_timings_of_an_execution_without_phases_says_so(home):
+    ex = nr.current()._new_execution("external")
+    code, out, err = cli("execution", ex.id, "--timings")
+    assert code == 0
+    assert "recorded no phases" in out + err

@@ -186,7 +186,7 @@ def test_every_setting_has_a_default_and_says_so(tmp_path: Path) -> None:
     settings = load_settings(tmp_path)
     assert settings.catalog == CatalogSettings()
     assert (settings.catalog.kind, settings.executor.kind) == ("embedded", "local")
-    assert settings.watcher == WatcherSettings(poll_interval_s=0.05, grace_period_s=30.0,
+    assert settings.watcher == WatcherSettings(poll_interval_s=0.01, grace_period_s=30.0,
                                                housekeeping_s=5.0, max_parallel=None)
     assert settings.watcher.effective_max_parallel >= 1
     assert settings.source("catalog.kind") == Source("default")

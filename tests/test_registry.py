@@ -96,7 +96,7 @@ def test_the_default_catalog_is_the_homes_embedded_file(home: Path) -> None:
 def test_the_default_executor_is_local_with_its_options(tmp_path: Path) -> None:
     executor = make_executor(load_settings(tmp_path))
     assert isinstance(executor, LocalExecutor)
-    assert (executor.warm, executor.kernel_name) == (1, "python3")
+    assert (executor.warm, executor.kernel_name) == (2, "python3")
     settings = write_config(tmp_path, '[executor.options]\nwarm = 0\nkernel_name = "py"\n')
     executor = make_executor(settings)
     assert isinstance(executor, LocalExecutor)

@@ -19,6 +19,7 @@ import nbripple as nr
 from conftest import both_catalogs
 from nbripple.executors import LocalExecutor, RunJob
 from nbripple.launchplans import load_plans_file
+from nbripple.phases import PHASES
 from nbripple.watcher import Watcher
 from waiting import wait_for
 
@@ -120,6 +121,11 @@ def test_blessed_version_fires_exactly_one_ops_run_with_lineage(home, ws, exampl
     assert [(i.ref, i.parameter) for i in ops.inputs] == [("blessed_model@2", "model")]
     assert (ops.trigger_artifact, ops.trigger_version) == ("blessed_model", 2)
     assert [v.ref for v in ops.outputs] == ["prediction@1"]
+    # every phase of the hop is recorded, in order (see nbripple.phases)
+    phases = ops.phases or {}
+    assert list(phases) == list(PHASES)
+    assert list(phases.values()) == sorted(phases.values())
+    assert blessed.outputs[0].created_at.isoformat() <= phases["detected"]
 
     graph = nr.lineage("prediction@1", depth=None, direction="up")
     edges = {(e.source, e.target, e.kind) for e in graph.edges}

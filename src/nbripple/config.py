@@ -135,7 +135,7 @@ class ExecutorSettings:
         kind: a registered executor kind (``nbripple.registry.executors``); ``local``
             runs each job in its own process on this machine.
         options: keyword arguments for the executor (``[executor.options]``); for
-            ``local``: ``warm`` (processes waiting with a started kernel, default 1)
+            ``local``: ``warm`` (processes waiting with a started kernel, default 2)
             and ``kernel_name`` (their kernel, default ``python3``).
         run_timeout_s: a notebook run taking longer fails (None: no limit); it
             applies to ``nbripple run``, ``nr.run`` and the watcher's runs.
@@ -160,7 +160,9 @@ class WatcherSettings:
         max_parallel: runs at once from one watcher (None: the number of cores).
     """
 
-    poll_interval_s: float = 0.05
+    # A poll is a stat of two files (microseconds); the file is opened only when they
+    # changed, so polling often costs nothing and detection waits 5 ms on average.
+    poll_interval_s: float = 0.01
     grace_period_s: float = 30.0
     housekeeping_s: float = 5.0
     max_parallel: int | None = None

@@ -78,7 +78,7 @@ class LocalExecutor:
     that finds no warm process, gets a fresh process.
     """
 
-    def __init__(self, warm: int = 1, kernel_name: str = "python3") -> None:
+    def __init__(self, warm: int = 2, kernel_name: str = "python3") -> None:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._idle: list[subprocess.Popen[bytes]] = []
         self.warm = self._warm_target = max(0, warm)
@@ -201,16 +201,20 @@ def worker_main(argv: list[str] | None = None) -> None:
 
         from jupyter_core.utils import run_sync
 
-        from .kernels import kernel_manager
+        from .kernels import kernel_manager, preload_code, start_and_enter
 
         tmp = tempfile.mkdtemp(prefix="nbripple-warm-")
         km = kernel_manager(args.warm, Path(tmp))
         run_sync(km.start_kernel)()
-        # Import what a run needs while waiting, so the job starts at once.
+        # Import what a run needs while waiting, here and in the kernel (nbripple and
+        # the libraries of its kinds, no user code), so the job starts at once.
+        with contextlib.suppress(Exception):  # a kernel without nbripple: the run says so
+            start_and_enter(km, preload_code(), Path(tmp), 120.0, hand_over=False)
         import nbclient  # noqa: F401
         import papermill  # noqa: F401
 
         from . import runner, workspace  # noqa: F401
+        from .service import Workspace  # noqa: F401
     data = sys.stdin.buffer.read()
     if not data:  # shut down before any job arrived
         if km is not None:
@@ -223,7 +227,7 @@ def worker_main(argv: list[str] | None = None) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
         return
     job: RunJob = pickle.loads(data)
-    run_job(job, km=km)
+    run_job(job, km=km, ready_at=datetime.now(UTC))
 
 
 def _die_with(watcher_pid: int | None) -> None:
@@ -244,11 +248,13 @@ def _cancel_on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run_job(job: RunJob, km: Any = None) -> None:
-    """Run one job in this (child) process; the execution row records the outcome."""
+def run_job(job: RunJob, km: Any = None, ready_at: datetime | None = None) -> None:
+    """Run one job in this (child) process; the execution row records the outcome.
+    ``ready_at``: when this process had the job (its ``process_ready`` phase)."""
     _die_with(job.watcher_pid)
     signal.signal(signal.SIGTERM, _cancel_on_sigterm)
     from .errors import NbrippleError
+    from .phases import stamp
     from .runner import rerun, run
     from .service import Workspace
 
@@ -260,7 +266,8 @@ def run_job(job: RunJob, km: Any = None) -> None:
         else:
             run(job.notebook, job.parameters, kernel_name=job.kernel_name,
                 timeout=job.timeout, cwd=job.cwd, workspace=ws,
-                execution_id=job.execution_id, km=km)
+                execution_id=job.execution_id, km=km,
+                phases={"process_ready": stamp(ready_at)})
     except KeyboardInterrupt:
         _mark(ws, job.execution_id, "cancelled", "Cancelled", "the watcher stopped this run")
     except NbrippleError as exc:

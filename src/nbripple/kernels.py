@@ -77,8 +77,12 @@ def kernel_manager(kernel_name: str, tmp: Path) -> Any:
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.clients: list[Any] = []
+            self.entered: Any = None  # the client that entered the run, for nbclient
 
         def client(self, **kwargs: Any) -> Any:
+            if self.entered is not None:  # nbclient's client: the one that entered
+                kc, self.entered = self.entered, None
+                return kc
             kc = super().client(**kwargs)
             self.clients.append(kc)
             return kc
@@ -105,15 +109,36 @@ def enter_code(execution_id: str, home: Path, cwd: Path) -> str:
     )
 
 
-def start_and_enter(km: Any, code: str, cwd: Path, start_timeout: float) -> None:
+def preload_code() -> str:
+    """What a pre-started kernel imports before any run: nbripple and the heavy
+    libraries its kinds use (pyarrow, pandas when installed). No user code runs, and
+    each run still gets a kernel of its own."""
+    return (
+        "import importlib.util as _nbripple_util\n"
+        "import nbripple\n"
+        "for _nbripple_name in ('pyarrow', 'pyarrow.parquet', 'pandas'):\n"
+        "    if _nbripple_util.find_spec(_nbripple_name.split('.')[0]) is not None:\n"
+        "        __import__(_nbripple_name)\n"
+        "del _nbripple_util, _nbripple_name"
+    )
+
+
+def start_and_enter(km: Any, code: str, cwd: Path, start_timeout: float, *,
+                    hand_over: bool = True) -> None:
     """Start ``km``'s kernel in ``cwd`` unless it runs already, wait for it and run
-    ``code`` silently (no output, no history, no execution count)."""
+    ``code`` silently (no output, no history, no execution count).
+
+    With ``hand_over``, the client that ran ``code`` — shown to reach the kernel on
+    both its shell and IOPub channels — is the one ``km.client()`` returns next (to
+    nbclient), so the run skips a second client's ``wait_for_ready`` (0.2 s or more of
+    waiting for IOPub to go quiet)."""
     from jupyter_core.utils import run_sync
 
-    run_sync(_start_and_enter)(km, code, cwd, start_timeout)
+    run_sync(_start_and_enter)(km, code, cwd, start_timeout, hand_over)
 
 
-async def _start_and_enter(km: Any, code: str, cwd: Path, start_timeout: float) -> None:
+async def _start_and_enter(km: Any, code: str, cwd: Path, start_timeout: float,
+                           hand_over: bool = False) -> None:
     import asyncio
 
     if not km.has_kernel:
@@ -129,30 +154,70 @@ async def _start_and_enter(km: Any, code: str, cwd: Path, start_timeout: float) 
         # answers within start_timeout is a KernelStartError.
         msg_id = kc.execute(code, silent=True, store_history=False)
         deadline = time.monotonic() + start_timeout
-        while True:
-            try:
-                reply = await kc.get_shell_msg(timeout=0.25)
-            except queue.Empty:
-                alive = km.is_alive()
-                if inspect.isawaitable(alive):
-                    alive = await alive
-                if not alive:
-                    raise KernelStartError(f"the {km.kernel_name} kernel died while it "
-                                           "started") from None
-                if time.monotonic() > deadline:
-                    raise KernelStartError(_start_hint(km, start_timeout)) from None
-                continue
-            if reply.get("parent_header", {}).get("msg_id") == msg_id:
-                break
-        content = reply.get("content", {})
-        if content.get("status") != "ok":
-            raise KernelStartError(
-                f"the {km.kernel_name} kernel could not enter the run "
-                f"({content.get('ename')}: {content.get('evalue')}); is nbripple installed "
-                "in the kernel's environment?"
-            )
+        await _answered(km, kc, msg_id, deadline, start_timeout)
+        if hand_over and hasattr(km, "entered") and await _idle_on_iopub(kc, msg_id,
+                                                                          deadline):
+            # nbclient starts the channels of the client it is given and waits for it to
+            # be ready: these are started and shown to work already
+            kc.start_channels = _already_started
+            kc.wait_for_ready = _ready_at_once
+            km.entered = kc
+            kc = None
     finally:
-        kc.stop_channels()
+        if kc is not None:
+            kc.stop_channels()
+
+
+def _already_started(*args: Any, **kwargs: Any) -> None:
+    """``start_channels`` of a client whose channels are running."""
+
+
+async def _ready_at_once(timeout: float | None = None) -> None:
+    """``wait_for_ready`` of a client that has just had its answers from the kernel."""
+
+
+async def _idle_on_iopub(kc: Any, msg_id: str, deadline: float) -> bool:
+    """Wait for the kernel's ``idle`` status for ``msg_id`` on IOPub: once it came,
+    the client's subscription gets everything the kernel publishes later (False if it
+    did not come in time: the caller then leaves the client to the usual checks)."""
+    while time.monotonic() < deadline:
+        try:
+            msg = await kc.get_iopub_msg(timeout=0.25)
+        except queue.Empty:
+            continue
+        if msg.get("parent_header", {}).get("msg_id") == msg_id \
+                and msg.get("msg_type") == "status" \
+                and msg.get("content", {}).get("execution_state") == "idle":
+            return True
+    return False
+
+
+async def _answered(km: Any, kc: Any, msg_id: str, deadline: float,
+                    start_timeout: float) -> None:
+    """Wait for the shell reply to ``msg_id``; KernelStartError if the kernel dies, does
+    not answer in time or the code failed."""
+    while True:
+        try:
+            reply = await kc.get_shell_msg(timeout=0.25)
+        except queue.Empty:
+            alive = km.is_alive()
+            if inspect.isawaitable(alive):
+                alive = await alive
+            if not alive:
+                raise KernelStartError(f"the {km.kernel_name} kernel died while it "
+                                       "started") from None
+            if time.monotonic() > deadline:
+                raise KernelStartError(_start_hint(km, start_timeout)) from None
+            continue
+        if reply.get("parent_header", {}).get("msg_id") == msg_id:
+            break
+    content = reply.get("content", {})
+    if content.get("status") != "ok":
+        raise KernelStartError(
+            f"the {km.kernel_name} kernel could not enter the run "
+            f"({content.get('ename')}: {content.get('evalue')}); is nbripple installed "
+            "in the kernel's environment?"
+        )
 
 
 def _start_hint(km: Any, start_timeout: float) -> str:

@@ -330,6 +330,8 @@ class Execution:
     chain_depth: int
     label: str | None
     heartbeat_at: datetime | None = None
+    # when each phase of the run was reached (aware ISO times): see PHASES
+    phases: dict[str, str] | None = None
     _workspace: Handle | None = field(default=None, compare=False, repr=False)
 
     @property

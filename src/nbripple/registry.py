@@ -215,7 +215,7 @@ def served_catalog(settings: Settings) -> Catalog:
     return catalog
 
 
-def local_executor(settings: Settings, *, warm: int = 1,
+def local_executor(settings: Settings, *, warm: int = 2,
                    kernel_name: str = "python3") -> Executor:
     """``local``: each run in its own process here (:class:`nbripple.executors.LocalExecutor`),
     with ``warm`` processes waiting on a started ``kernel_name`` kernel."""

@@ -23,8 +23,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
-import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ from .kernels import KernelStartError, RunGuard, enter_code, start_and_enter
 from .kernels import kernel_manager as _kernel_manager
 from .kernels import shutdown as _shutdown
 from .model import Execution
+from .phases import stamp
 from .preparation import InputResolutionError as InputResolutionError  # re-exported
 from .preparation import NotebookNotFound as NotebookNotFound  # re-exported
 from .preparation import (
@@ -59,7 +59,7 @@ from .preparation import (
     resolve_inputs,
 )
 from .service import Workspace, current
-from .service.executions import exception_error, run_error
+from .service.executions import Heartbeat, exception_error, run_error
 
 HEARTBEAT_S = 5.0
 
@@ -101,6 +101,7 @@ def run(
     workspace: Workspace | None = None,
     execution_id: str | None = None,
     km: Any = None,
+    phases: dict[str, str] | None = None,
 ) -> Execution:
     """Run ``notebook`` as an nbripple task and return its :class:`Execution`.
 
@@ -119,7 +120,7 @@ def run(
 
     Executors pass ``execution_id`` (a ``queued`` execution they created, carrying
     the trigger) and may pass ``km``, a kernel manager whose kernel was started
-    before the run; it is shut down afterwards, never reused.
+    before the run (shut down afterwards, never reused), and ``phases`` it reached.
 
     Example::
 
@@ -132,7 +133,7 @@ def run(
     options = _Options(timeout, run_timeout, start_timeout, progress, report_mode, log_output)
     return _execute(ws, prepared, parameters or {}, options, trigger=trigger,
                     parent_id=parent_id, chain_depth=chain_depth,
-                    execution_id=execution_id, km=km)
+                    execution_id=execution_id, km=km, phases=phases)
 
 
 def prepare(
@@ -219,6 +220,7 @@ def _execute(
     chain_depth: int,
     execution_id: str | None = None,
     km: Any = None,
+    phases: dict[str, str] | None = None,
 ) -> Execution:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -234,12 +236,16 @@ def _execute(
         "requested": requested,
         "cwd": str(prepared.cwd),
     }
+    reached = dict(phases or {})
     if execution_id is not None:
+        queued = ws.execution(execution_id)
+        reached = {**(queued.phases or {}), **reached}
         ws.catalog.update_execution(
             execution_id, status="running", started_at=datetime.now(UTC), pid=os.getpid(),
-            host=socket.gethostname(), heartbeat_at=datetime.now(UTC), **details,
+            host=socket.gethostname(), heartbeat_at=datetime.now(UTC), phases=reached,
+            **details,
         )
-        execution = ws.execution(execution_id)
+        execution = replace(queued, status="running")
     else:
         execution = ws._new_execution(
             "notebook",
@@ -250,6 +256,7 @@ def _execute(
             chain_depth=chain_depth,
             **details,
         )
+        reached["claimed"] = stamp(execution.started_at)
     try:
         injected, _ = resolve_inputs(ws, prepared, given, execution.id)
     except BaseException as exc:
@@ -259,6 +266,7 @@ def _execute(
         )
         raise
     ws.catalog.update_execution(execution.id, parameters=injected)
+    ws.catalog.close()  # the kernel opens the file next: it must not wait for our idle
 
     executor = ws.settings.executor
     start_timeout = options.start_timeout or executor.start_timeout_s
@@ -275,12 +283,13 @@ def _execute(
     with tempfile.TemporaryDirectory(prefix="nbripple-run-") as tmp, \
             log_papermill_output(options.log_output):
         km = km if km is not None else _kernel_manager(prepared.kernel_name, Path(tmp))
-        heartbeat = _Heartbeat(ws, execution.id)
+        heartbeat = Heartbeat(ws, execution.id, HEARTBEAT_S)
         guard = RunGuard(km, run_timeout)
         try:
             with guard:
                 start_and_enter(km, enter_code(execution.id, ws.home, prepared.cwd),
                                 prepared.cwd, start_timeout)
+                reached["kernel_ready"] = stamp()
                 pm.execute_notebook(
                     str(source),
                     str(output_path),
@@ -295,6 +304,7 @@ def _execute(
                     start_timeout=start_timeout,
                     km=km,
                 )
+                reached["cells_done"] = stamp()
         except PapermillExecutionError as exc:
             status = "failed"
             ename, evalue = exc.ename, exc.evalue
@@ -336,32 +346,9 @@ def _execute(
         finished_at=datetime.now(UTC),
         error=error,
         output_notebook_hash=output_hash,
+        phases=reached,  # the catalog adds "committed", stamped in this transaction
     )
     if status == "cancelled":
         raise RunCancelled(execution.id, "SIGTERM" if guard.reason == "terminated" else "SIGINT")
     return ws.execution(execution.id)
 
-
-class _Heartbeat:
-    """Refresh the execution's ``heartbeat_at`` while it runs, so watchers on other
-    machines can tell a live run from an orphan."""
-
-    def __init__(self, ws: Workspace, execution_id: str) -> None:
-        self._ws = ws
-        self._execution_id = execution_id
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="nbripple-heartbeat",
-                                        daemon=True)
-        self._thread.start()
-
-    def _beat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
-            try:
-                self._ws.catalog.update_execution(self._execution_id,
-                                                  heartbeat_at=datetime.now(UTC))
-            except Exception:  # a busy catalog must not fail the run
-                continue
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)

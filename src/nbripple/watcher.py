@@ -32,6 +32,7 @@ from .errors import CatalogLockedError, SchemaVersionError
 from .executors import Executor, RunJob
 from .launchplans import spec_parameters, trigger_matches
 from .model import Execution, Firing, PlanRecord
+from .phases import stamp
 from .registry import make_executor
 from .service.executions import make_execution, run_error, sweep_dead_executions
 from .service.firings import SHUTDOWN_CANCEL, reconcile_firings, settle_firing
@@ -114,8 +115,7 @@ class Watcher:
         return self
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop taking work, let running executions finish (up to the grace period),
-        cancel the rest, and return when the watcher has stopped."""
+        """Stop taking work, let runs finish (grace period), cancel the rest; wait."""
         self._stop.set()
         self._woken.set()
         if self._thread is not None:
@@ -125,15 +125,13 @@ class Watcher:
             self._shutdown()
 
     def notify(self, items: object = None) -> None:
-        """Something was committed in this process (a :class:`ChangeFeed` listener):
-        the next pass starts at once instead of at the next poll. The watcher's own
-        writes do not wake it."""
+        """Something was committed in this process (a :class:`ChangeFeed` listener): the
+        next pass starts at once, not at the next poll (the watcher's own writes aside)."""
         if threading.current_thread() is not self._thread:
             self._notified = True
             self._woken.set()
 
-    def _sleep(self, seconds: float) -> None:
-        """Wait ``seconds``, or less if stopped or notified."""
+    def _sleep(self, seconds: float) -> None:  # or less if stopped or notified
         if self._woken.wait(seconds):
             self._woken.clear()
 
@@ -231,14 +229,10 @@ class Watcher:
 
     # -- one pass ---------------------------------------------------------------
     def run_once(self, *, force: bool = True) -> bool:
-        """Do one pass if anything may have changed (always when ``force``).
-
-        Returns whether a pass ran. Tests and embedders may call it directly.
-        """
+        """Do one pass if anything may have changed (always when ``force``); returns
+        whether a pass ran. Tests and embedders may call it directly."""
         now = self.clock()
-        # Take the signature before the pass: a commit made while it runs shows up
-        # as a change at the next poll (the pass's own writes cost one extra pass).
-        signature = self.catalog.change_token()
+        signature = self.catalog.change_token()  # before the pass (see below)
         changed = signature != self._signature or self._notified
         self._notified = False
         # runs that ended stay owed to a pass until one reaps them
@@ -248,8 +242,15 @@ class Watcher:
         if not (force or changed or ended or housekeeping or due):
             return False
         self._signature = signature
+        # A commit made during the pass shows up at the next poll. Embedded: one open
+        # for the whole pass, never handed over halfway, and the token taken at its
+        # release holds the pass's own writes (nobody else could write meanwhile), so
+        # they cost no extra pass (served: they cost one).
+        burst = getattr(self.catalog, "burst", contextlib.nullcontext)
         try:
-            self._pass(now, ended, housekeeping)
+            with burst() as held:
+                self._pass(now, ended, housekeeping)
+            self._signature = getattr(held, "token", None) or signature
         except BaseException:
             self._signature = None  # a failed pass is done again on the next call
             raise
@@ -360,8 +361,7 @@ class Watcher:
             self.catalog.update_plan_state(plan.name, stopped_reason=reason)
 
     def _wake(self, at: datetime) -> None:
-        if self._wake_at is None or at < self._wake_at:
-            self._wake_at = at
+        self._wake_at = at if self._wake_at is None else min(at, self._wake_at)
 
     # -- firings -> runs ----------------------------------------------------------
     def _dispatch(self, plans: dict[str, PlanRecord], now: datetime) -> None:
@@ -416,6 +416,7 @@ class Watcher:
             trigger=trigger, trigger_artifact=firing.trigger_artifact,
             trigger_version=firing.trigger_version, chain_depth=firing.chain_depth,
             label=Path(spec["notebook"]).name,
+            phases={"detected": stamp(firing.created_at), "claimed": stamp()},
         )
         if not self.catalog.start_firing(firing.id, execution):
             return False  # another watcher took it

@@ -240,5 +240,11 @@ _V5 = [
     """,
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
+# Version 6: the phases of an execution (JSON: phase -> the time it was reached), so
+# `nbripple execution ID --timings` and the benchmarks show where a run's time went.
+_V6 = [
+    "ALTER TABLE executions ADD COLUMN phases VARCHAR",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6]
 SCHEMA_VERSION = len(MIGRATIONS)

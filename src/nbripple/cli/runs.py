@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -15,6 +16,7 @@ from rich.table import Table
 from ..errors import NbrippleError
 from ..model import Execution
 from ..parameters import cli_parameters
+from ..phases import timeline
 from ..runner import RunCancelled
 from ..runner import prepare as prepare_notebook
 from ..runner import relaunch as relaunch_execution
@@ -82,6 +84,27 @@ def _show(execution: Execution) -> None:
         if value:
             table.add_row(key, text(value))
     out.print(table)
+
+
+def _timings(execution: Execution) -> None:
+    """The phases of a run, from the triggering version's commit when there is one."""
+    reference = None
+    if execution.trigger_artifact and execution.trigger_version:
+        with contextlib.suppress(NbrippleError):
+            reference = get_workspace().resolve(
+                f"{execution.trigger_artifact}@{execution.trigger_version}").created_at
+    steps = timeline(execution.phases, reference)
+    if not steps:
+        note(f"execution {execution.id} recorded no phases (it ran before nbripple "
+             "recorded them)")
+        return
+    table = Table(title=f"phases of execution {text(execution.id)}")
+    for column, justify in (("phase", "left"), ("at", "right"), ("step", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for step in steps:
+        table.add_row(text(step.phase.replace("_", " ")), f"{step.at_s * 1000:.0f} ms",
+                      f"+{step.step_s * 1000:.0f} ms" if step.at_s else "")
+    console().print(table)
 
 
 def _kernel(execution: Execution) -> str:
@@ -241,12 +264,18 @@ def executions(notebook: str | None, status: str | None, kind: str | None, limit
               help="Print the executed notebook (or save it to PATH).")
 @click.option("--snapshot", "snapshot_out", is_flag=False, flag_value="-", default=None,
               metavar="[PATH]", help="Print the notebook as it was run (or save it to PATH).")
+@click.option("--timings", is_flag=True, default=False,
+              help="Print when the run reached each phase (detected, claimed, process "
+                   "ready, kernel ready, cells done, committed).")
 @json_option
 def execution(execution_id: str, notebook_out: str | None, snapshot_out: str | None,
-              as_json: bool) -> None:
+              timings: bool, as_json: bool) -> None:
     """One execution: status, timings, parameters, inputs, outputs, error, trigger."""
     ws = get_workspace()
     found = ws.execution(execution_id)
+    if timings:
+        _timings(found)
+        return
     for wanted, source, what in ((notebook_out, found.output_notebook, "executed notebook"),
                                  (snapshot_out, found.notebook_snapshot, "notebook snapshot")):
         if wanted is None:

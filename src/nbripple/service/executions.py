@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -91,6 +92,7 @@ def make_execution(kind: str, *, label: str | None = None, **fields: Any) -> Exe
         parent_id=fields.pop("parent_id", None),
         chain_depth=fields.pop("chain_depth", 0),
         label=label,
+        phases=fields.pop("phases", None),
     )
     if fields:
         raise TypeError(f"unexpected execution fields {sorted(fields)}")
@@ -243,3 +245,29 @@ def sweep_if_due(ws: Workspace, every_s: float = SWEEP_EVERY_S) -> None:
         sweep_dead_executions(ws.catalog)
     except Exception as exc:  # never stop a read for housekeeping
         log.debug("sweep of dead executions skipped: %s", exc)
+
+
+class Heartbeat:
+    """Refresh an execution's ``heartbeat_at`` every ``every_s`` while it runs, so
+    watchers on other machines can tell a live run from an orphan."""
+
+    def __init__(self, ws: Workspace, execution_id: str, every_s: float) -> None:
+        self._ws = ws
+        self._execution_id = execution_id
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="nbripple-heartbeat",
+                                        daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._every_s):
+            try:
+                self._ws.catalog.update_execution(self._execution_id,
+                                                  heartbeat_at=datetime.now(UTC))
+            except Exception:  # a busy catalog must not fail the run
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

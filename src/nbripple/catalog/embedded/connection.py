@@ -10,7 +10,7 @@ Nothing holds the file while idle.
 Fairness: a process that finds the file locked leaves a marker
 (``catalog.duckdb.wait.<pid>``, holding its start time) while it retries. A holder
 releases the file at the end of its current operation when it sees one (an idle
-holder within :data:`IDLE_HANDOVER_CHECK_S`, however long its ``idle_release_ms``),
+holder within :data:`WAITER_CHECK_S`, however long its ``idle_release_ms``),
 and a process about to open gives way for a moment to a waiting one, so a busy
 process cannot starve the others.
 """
@@ -18,7 +18,6 @@ process cannot starve the others.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import threading
@@ -41,8 +40,6 @@ from tenacity import (
 )
 
 from ...errors import (
-    CatalogDamaged,
-    CatalogError,
     CatalogLockedError,
     CatalogReadOnly,
     DiskFull,
@@ -50,6 +47,7 @@ from ...errors import (
 from ...model import ArtifactVersion
 from ...pids import pid_alive, process_start_time
 from . import lockfile, migrations
+from .faults import catalog_error
 
 _LOCK_PID_RE = re.compile(r"PID (\d+)")
 ROW_CACHE_SIZE = 20_000  # versions (and search rows) kept in memory
@@ -57,7 +55,8 @@ GIVE_WAY_S = 0.05  # how long an opener lets a waiting process go first
 FIRST_RETRY_DELAY_S = 0.002  # the longest sleep after the first failed try
 MAX_RETRY_DELAY_S = 0.02  # the longest sleep between two tries of a locked file
 EXIT_CLOSE_WAIT_S = 2.0  # at exit, how long to wait for an operation to end before closing
-IDLE_HANDOVER_CHECK_S = 0.05  # how often an idle holder looks for a waiting process
+HAND_OVER_AFTER_S = 0.02  # a holder keeps a contended file this long for its next commits
+WAITER_CHECK_S = 0.005  # while idle and holding the file, how often to look for waiters
 
 
 class _FileBusy(Exception):
@@ -72,6 +71,26 @@ class _FileBusy(Exception):
 def _is_lock_conflict(exc: duckdb.Error) -> bool:
     text = str(exc)
     return "lock" in text.lower() and ("Conflicting" in text or "Could not set" in text)
+
+
+def file_token(path: Path) -> tuple[int, ...]:
+    """``(mtime_ns, size)`` of the catalog file and of its write-ahead log, without
+    opening either: a commit by any process changes the log (or, when it checkpoints,
+    the file)."""
+    signature: list[int] = []
+    for candidate in (path, path.with_name(path.name + ".wal")):
+        try:
+            st = candidate.stat()
+            signature.extend((st.st_mtime_ns, st.st_size))
+        except FileNotFoundError:
+            signature.extend((0, 0))
+    return tuple(signature)
+
+
+class Burst:
+    """What :meth:`CatalogConnection.burst` learnt: the change token at its release."""
+
+    token: tuple[int, ...] | None = None
 
 
 class CatalogConnection:
@@ -101,6 +120,8 @@ class CatalogConnection:
         self._releaser: threading.Thread | None = None
         self._wake = threading.Condition(self._lock)
         self.opens = 0  # how many times the file was opened (for diagnostics/tests)
+        self._token_at_close: tuple[int, ...] | None = None
+        self._opened_at = 0.0
         os.register_at_fork(after_in_child=self._forget_after_fork)
         _every_catalog.add(self)
 
@@ -134,7 +155,8 @@ class CatalogConnection:
                 self._depth -= 1
                 if self._depth == 0:
                     self._last_used = time.monotonic()
-                    if self.idle_release_s == 0 or (self._pins == 0 and self._others_waiting()):
+                    if self.idle_release_s == 0 or (self._pins == 0 and self._share_used()
+                                                    and self._others_waiting()):
                         self._close_locked()  # another process is waiting: hand over now
                     else:
                         self._ensure_releaser()
@@ -159,6 +181,28 @@ class CatalogConnection:
                 raise
             self._in_transaction = False
             con.execute("COMMIT")
+
+    @contextmanager
+    def burst(self) -> Iterator[Burst]:
+        """Hold the file across several operations (a watcher's pass), then release it.
+
+        Between the operations of a burst the file is never handed over, so a burst pays
+        for one open however many operations it makes, and nobody else can commit
+        meanwhile; a waiting process gets the file when the burst ends. On exit,
+        :attr:`Burst.token` is the change token taken while the file was still held:
+        it includes every commit up to the release, the burst's own writes among
+        them (None when the file was not held to the end, e.g. after an error).
+        """
+        outcome = Burst()
+        with self._lock:
+            with self.connection():
+                opens = self.opens
+                yield outcome
+                held = self.opens == opens
+            if self._depth == 0:
+                self._close_locked()  # (unless the hand-over to a waiter closed it)
+                if held:
+                    outcome.token = self._token_at_close
 
     # -- fairness between processes ------------------------------------------
     def _waiting_marker(self) -> Path:
@@ -186,6 +230,12 @@ class CatalogConnection:
             with contextlib.suppress(OSError):  # left by a process that died
                 os.unlink(self.path.parent / name)
         return False
+
+    def _share_used(self) -> bool:
+        """Whether this process has held the file for its share of a contended burst
+        (``HAND_OVER_AFTER_S``): a writer's consecutive commits share one open — each
+        open costs more than a commit — and a waiter waits at most that long more."""
+        return time.monotonic() - self._opened_at >= HAND_OVER_AFTER_S
 
     def _give_way(self) -> None:
         gave_way = 0.0
@@ -277,6 +327,7 @@ class CatalogConnection:
                 with contextlib.suppress(OSError):
                     self._waiting_marker().unlink()
         self.opens += 1
+        self._opened_at = time.monotonic()
         try:
             if not self._migrated or not migrations.is_current(con):
                 migrations.migrate(con, self.path)
@@ -309,17 +360,20 @@ class CatalogConnection:
 
     def _release_when_idle(self) -> None:
         # A process that holds the file long (a server: idle_release_ms of an hour)
-        # still hands it over while idle: every IDLE_HANDOVER_CHECK_S it looks for a
+        # still hands it over while idle: every WAITER_CHECK_S it looks for a
         # waiting process's marker.
         with self._lock:
             while self._con is not None:
                 idle = time.monotonic() - self._last_used
                 if self._depth == 0 and self._pins == 0 and (
-                        idle >= self.idle_release_s or self._others_waiting()):
-                    self._close_locked()
+                        idle >= self.idle_release_s
+                        or (self._share_used() and self._others_waiting())):
+                    self._close_locked()  # idle, or another process waits: hand over
                     break
-                self._wake.wait(timeout=min(max(self.idle_release_s - idle, 0.005),
-                                            IDLE_HANDOVER_CHECK_S))
+                # look for waiters every few ms: a process that wants the file should
+                # not wait out this process's idle time
+                self._wake.wait(timeout=min(max(self.idle_release_s - idle, 0.001),
+                                            WAITER_CHECK_S))
             self._releaser = None
 
     def _close_locked(self) -> None:
@@ -332,6 +386,8 @@ class CatalogConnection:
                 pass
             finally:
                 self._con = None
+                # taken before the lock goes: no other process has written since
+                self._token_at_close = file_token(self.path)
                 lockfile.release(self._lock_path)
 
     def warm(self, hold_s: float = 1.0) -> Callable[[], None]:
@@ -433,56 +489,6 @@ def _close_at_exit() -> None:
 
 
 lockfile.before_exit_release(_close_at_exit)
-
-
-_DAMAGED_HINTS = (
-    "not a valid duckdb database", "could not read enough bytes", "replaying wal",
-    "corrupt", "checksum", "invalid block", "failed to load metadata", "leb128",
-    "database has been invalidated", "serialization error", "unexpected end of file",
-)
-_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-_READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM}
-
-
-def catalog_error(exc: BaseException, path: Path) -> CatalogError | None:
-    """The nbripple error for a DuckDB or OS error met using the catalog at ``path``
-    (None: not a fault of the file or its disk, so let it through as it is).
-
-    Example: DuckDB's "IO Error: ... not a valid DuckDB database file" becomes
-    :class:`CatalogDamaged` saying to run ``nbripple doctor`` and restore a backup.
-    """
-    if isinstance(exc, CatalogError):
-        return exc
-    message = str(exc)
-    lowered = message.lower()
-    code = exc.errno if isinstance(exc, OSError) else None
-    if isinstance(exc, OSError):
-        what = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
-    else:
-        what = f"{type(exc).__name__}: {message}"
-    if code in _FULL_ERRNOS or "no space left" in lowered or "file too large" in lowered \
-            or "disk quota" in lowered:
-        return DiskFull(
-            f"the disk holding the catalog {path} is full ({what}); nothing was committed "
-            "by this operation and earlier commits are intact: free some space (`nbripple "
-            "gc` deletes unreferenced blobs) and retry"
-        )
-    if code in _READ_ONLY_ERRNOS or "read-only file system" in lowered \
-            or "permission denied" in lowered or "read-only mode" in lowered:
-        return CatalogReadOnly(
-            f"the catalog {path} cannot be written ({what}): make {path.parent} writable "
-            "(or remount it read-write) and retry; reading works meanwhile, and "
-            "`nbripple backup DEST` copies the catalog somewhere writable"
-        )
-    if isinstance(exc, duckdb.Error) and (
-            isinstance(exc, duckdb.FatalException | duckdb.InternalException)
-            or any(hint in lowered for hint in _DAMAGED_HINTS)):
-        return CatalogDamaged(
-            f"the catalog {path} is damaged ({what}); move it aside and restore your last "
-            "`nbripple backup` (cp BACKUP/catalog.duckdb into the home), then run "
-            "`nbripple doctor` to check it against the store"
-        )
-    return None
 
 
 def _marker_start_time(marker: Path) -> float | None:

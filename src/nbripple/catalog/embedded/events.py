@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...model import Event
-from .connection import CatalogConnection
+from .connection import CatalogConnection, file_token
 from .rows import aware
 
 
@@ -30,11 +30,4 @@ class EventTables(CatalogConnection):
         """``(mtime_ns, size)`` of the file and of its write-ahead log, without opening
         either: a commit by any process changes the log (or, when it checkpoints, the
         file)."""
-        signature: list[int] = []
-        for candidate in (self.path, self.path.with_name(self.path.name + ".wal")):
-            try:
-                st = candidate.stat()
-                signature.extend((st.st_mtime_ns, st.st_size))
-            except FileNotFoundError:
-                signature.extend((0, 0))
-        return tuple(signature)
+        return file_token(self.path)

@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 
 from ...model import ArtifactVersion, Execution, InputRecord, NewVersion
+from ...phases import stamp
 from ...refs import Query
 from ..staged import new_version_from_json, new_version_to_json
 from . import rows
@@ -152,9 +153,12 @@ class ExecutionTables(VersionTables):
         self, execution_id: str, *, commit_staged: bool, **changes: Any
     ) -> list[ArtifactVersion]:
         """End an execution in one transaction: commit (or discard) its staged outputs and
-        apply ``changes`` (status, finished_at, error...) to its row. Returns the
+        apply ``changes`` (status, finished_at, error...) to its row; ``phases`` given
+        among them gain ``committed``, the time of this transaction. Returns the
         committed versions."""
         with self.transaction():
+            if changes.get("phases") is not None:
+                changes["phases"] = {**changes["phases"], "committed": stamp()}
             committed = self.commit(execution_id, self.staged(execution_id)) \
                 if commit_staged else []
             with self.connection() as con:

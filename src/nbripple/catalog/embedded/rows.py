@@ -24,7 +24,7 @@ VERSION_ONLY_COLUMNS = VERSION_COLUMNS.rsplit(",", 1)[0]
 DECL_COLUMNS = ("name, partition_keys, time_partitioned, time_granularity, kind, "
                 "description, created_at, latest_version")
 EXECUTION_FIELDS = [f.name for f in fields(Execution) if not f.name.startswith("_")]
-EXECUTION_JSON = {"parameters", "requested", "error", "trigger"}
+EXECUTION_JSON = {"parameters", "requested", "error", "trigger", "phases"}
 FIRING_COLUMNS = (
     "id, plan, plan_version, dedup_key, kind, event_seq, trigger_artifact, trigger_version, "
     "tick, chain_depth, status, attempts, recoveries, next_attempt_at, execution_id, reason, "
