@@ -48,7 +48,7 @@ EXPECTED_STATUS = {
     "PlanError": 400, "PlanNotFound": 404,
     "CatalogError": 500, "CatalogDamaged": 500, "CatalogReadOnly": 500, "DiskFull": 500,
     "ServerUnavailable": 503,
-    "SymlinkError": 400, "StoreError": 500, "StoreWriteError": 500,
+    "SymlinkError": 400, "StoreError": 500, "StoreWriteError": 500, "ServerStateError": 409,
 }
 
 

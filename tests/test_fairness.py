@@ -48,3 +48,31 @@ def test_a_busy_process_hands_the_catalog_over_to_a_waiting_writer(home: Path) -
         hog.wait(timeout=10)
         if hog.stdout is not None:
             hog.stdout.close()
+
+
+HOLDER = """
+import sys, time
+from nbripple.catalog import EmbeddedCatalog
+catalog = EmbeddedCatalog.for_path(sys.argv[1], idle_release_ms=3_600_000)
+catalog.list_artifacts()  # opens the file, then holds it while idle (as a server does)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_an_idle_holder_of_the_file_hands_it_over_to_a_waiting_writer(home: Path) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(home / "catalog.duckdb")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        start = time.monotonic()
+        version = nr.Artifact("writer").create_from(1)
+        nr.current().catalog.close()
+        assert time.monotonic() - start < 2.0
+        assert holder.poll() is None, "the holder must still be running"
+        assert version.ref == "writer@1"
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        if holder.stdout is not None:
+            holder.stdout.close()

@@ -218,7 +218,8 @@ def test_every_verb_of_every_route_needs_the_token(
     ("GET", "lineage?ref=sales@1&depth=-1", b"", 400, "InvalidReference"),
     ("GET", "no/such/route", b"", 404, "NotFound"),
     ("DELETE", "artifacts", b"", 405, "MethodNotAllowed"),
-    ("POST", "plans/echo/launch", b"", 404, "NotFound"),
+    ("POST", "plans/echo/launch", b'{"parameters": []}', 400, "BadRequest"),
+    ("POST", "plans/echo/form", b"", 405, "MethodNotAllowed"),
     ("POST", "plans/toggle/activate", b'{"now": true}', 400, "BadRequest"),
 ])
 def test_bad_input_is_a_one_line_json_error_and_writes_nothing(

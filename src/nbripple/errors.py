@@ -117,6 +117,11 @@ class StoreWriteError(StoreError, OSError):
     writable. Nothing half-written is left behind."""
 
 
+class ServerStateError(NbrippleError):
+    """The server cannot do that in its current state: it is stopping, or it runs no
+    watcher of its own."""
+
+
 class UnpicklingWarning(UserWarning):
     """Loading an ``object`` version unpickles it: that runs code chosen by its producer."""
 
@@ -162,9 +167,10 @@ ERROR_TABLE: dict[str, tuple[int, int]] = {
     "SymlinkError": (EXIT_ERROR, BAD_INPUT),
     "StoreError": (EXIT_ERROR, SERVER_ERROR),
     "StoreWriteError": (EXIT_ERROR, SERVER_ERROR),
+    "ServerStateError": (EXIT_ERROR, CONFLICT),
     # nbripple.parameters
     "ParametersError": (EXIT_ERROR, BAD_INPUT),
-    # nbripple.runner
+    # nbripple.preparation (re-exported by nbripple.runner)
     "NotebookNotFound": (EXIT_ERROR, NOT_FOUND),
     "KernelNotFound": (EXIT_ERROR, NOT_FOUND),
     "InputResolutionError": (EXIT_ERROR, BAD_INPUT),

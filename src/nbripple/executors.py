@@ -1,7 +1,8 @@
 """Where the watcher's runs execute: a pluggable seam with a local default.
 
 An executor takes :class:`RunJob` s and runs each with :func:`nbripple.runner.run`
-against a ``queued`` execution the watcher created. :class:`LocalExecutor` runs each
+(or :func:`~nbripple.runner.rerun`) against a ``queued`` execution the watcher — or
+the server, for a run launched over its API — created. :class:`LocalExecutor` runs each
 job in its own Python process (``python -m nbripple.executors``), so a crashing
 notebook or kernel never takes the watcher down and a cancelled run can be stopped.
 A few processes wait ahead of time with a kernel already started, so a triggered run
@@ -44,6 +45,8 @@ class RunJob:
     kernel_name: str | None = None
     timeout: float | None = None
     watcher_pid: int | None = None  # the run dies with this process (None: never)
+    cwd: str | None = None  # the run's working directory (None: the notebook's)
+    rerun_of: str | None = None  # rerun this execution's notebook snapshot instead
 
 
 class Executor(Protocol):
@@ -246,13 +249,18 @@ def run_job(job: RunJob, km: Any = None) -> None:
     _die_with(job.watcher_pid)
     signal.signal(signal.SIGTERM, _cancel_on_sigterm)
     from .errors import NbrippleError
-    from .runner import run
+    from .runner import rerun, run
     from .service import Workspace
 
     ws = Workspace(job.home)
     try:
-        run(job.notebook, job.parameters, kernel_name=job.kernel_name, timeout=job.timeout,
-            workspace=ws, execution_id=job.execution_id, km=km)
+        if job.rerun_of is not None:
+            rerun(job.rerun_of, workspace=ws, timeout=job.timeout, into=job.execution_id,
+                  km=km)
+        else:
+            run(job.notebook, job.parameters, kernel_name=job.kernel_name,
+                timeout=job.timeout, cwd=job.cwd, workspace=ws,
+                execution_id=job.execution_id, km=km)
     except KeyboardInterrupt:
         _mark(ws, job.execution_id, "cancelled", "Cancelled", "the watcher stopped this run")
     except NbrippleError as exc:

@@ -31,6 +31,25 @@ _URI_IN_COMMENT = re.compile(r"(nbripple://\S+)")
 _QUERY_MODULES = {"nr", "nbripple"}
 
 
+_JSON_TYPES: dict[type, str] = {bool: "boolean", int: "integer", float: "number", str: "string",
+                               list: "array", tuple: "array", dict: "object"}
+_JSON_CHECKS: dict[str, Any] = {
+    "boolean": lambda v: isinstance(v, bool), "integer": lambda v: isinstance(v, int),
+    "number": lambda v: isinstance(v, int | float), "string": lambda v: isinstance(v, str),
+    "array": lambda v: isinstance(v, list), "object": lambda v: isinstance(v, dict),
+}
+
+
+def json_text(value: Any) -> str:
+    """``value`` as JSON text, for messages (its repr when it is not JSON data)."""
+    import json
+
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 class ParametersError(NbrippleError):
     """The parameters cell or the parameters given for it are not usable."""
 
@@ -47,6 +66,40 @@ class Parameter:
     @property
     def is_input(self) -> bool:
         return self.input_ref is not None
+
+    @property
+    def type(self) -> str | None:
+        """``artifact`` for an artifact input, else the JSON type of a literal default
+        (``integer``, ``number``, ``string``, ``boolean``, ``array``, ``object``); None
+        when the default is None or an expression (never evaluated)."""
+        if self.is_input:
+            return "artifact"
+        return _JSON_TYPES.get(type(self.default_value))
+
+    @property
+    def default_value(self) -> Any:
+        """The default as JSON data when it is a literal (a tuple as a list), else None."""
+        try:
+            value = ast.literal_eval(self.default_source)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return None
+        return list(value) if isinstance(value, tuple) else value
+
+    def type_problem(self, value: Any) -> str | None:
+        """Why JSON ``value`` cannot stand for this parameter's literal default (an
+        ``integer`` default takes an integer, a ``number`` one any number...), or None.
+        Artifact inputs are checked when they are resolved."""
+        wanted = self.type
+        if wanted is None or wanted == "artifact":
+            return None
+        fits = _JSON_CHECKS[wanted](value) and not (
+            isinstance(value, bool) and wanted in ("integer", "number"))
+        if fits:
+            return None
+        shown = "null" if value is None else \
+            f"{_JSON_TYPES.get(type(value), type(value).__name__)} {json_text(value):.40}"
+        return (f"parameter {self.name!r} takes {'an' if wanted[0] in 'aeiou' else 'a'} "
+                f"{wanted} (its default is {self.default_source:.40}), not {shown}")
 
 
 def parse_cli_value(raw: str) -> Any:

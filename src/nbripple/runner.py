@@ -32,7 +32,6 @@ from typing import Any
 import nbformat
 
 from . import context
-from .errors import NbrippleError, NotFound
 from .executed import (
     describe,
     fix_metadata,
@@ -44,22 +43,25 @@ from .executed import (
     stopped_outcome,
 )
 from .kernels import KernelNotFound as KernelNotFound  # re-exported
-from .kernels import KernelStartError, RunGuard, enter_code, resolve_kernel, start_and_enter
+from .kernels import KernelStartError, RunGuard, enter_code, start_and_enter
 from .kernels import kernel_manager as _kernel_manager
 from .kernels import shutdown as _shutdown
-from .model import ArtifactVersion, Execution
-from .parameters import Parameter, ParametersError, find_parameters_cell, parse_parameters
-from .refs import Pinned, Query, parse
+from .model import Execution
+from .preparation import InputResolutionError as InputResolutionError  # re-exported
+from .preparation import NotebookNotFound as NotebookNotFound  # re-exported
+from .preparation import (
+    Prepared,
+    prepare_notebook,
+    read_notebook,
+    relaunch_parameters,
+    requested_value,
+    rerun_source,
+    resolve_inputs,
+)
 from .service import Workspace, current
 from .service.executions import exception_error, run_error
 
 HEARTBEAT_S = 5.0
-
-
-
-
-class NotebookNotFound(NotFound):
-    """The notebook to run does not exist."""
 
 
 class RunCancelled(KeyboardInterrupt):
@@ -69,25 +71,6 @@ class RunCancelled(KeyboardInterrupt):
         super().__init__(f"run {execution_id} cancelled by {signal_name}")
         self.execution_id = execution_id
         self.signal_name = signal_name
-
-
-class InputResolutionError(NbrippleError):
-    """An artifact input resolved to nothing; the run failed before its kernel started."""
-
-    def __init__(self, message: str, execution_id: str | None) -> None:
-        super().__init__(message)
-        self.execution_id = execution_id
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    raw: bytes
-    path: Path | None
-    snapshot_hash: str
-    params: dict[str, Parameter]
-    kernel_name: str
-    cwd: Path
-    label: str
 
 
 @dataclass(frozen=True)
@@ -144,8 +127,8 @@ def run(
         ex.status, [v.ref for v in ex.outputs]
     """
     ws = workspace or current()
-    raw, path = _read_notebook(notebook, cwd)
-    prepared = _prepare(ws, raw, path, parameters, kernel_name, cwd)
+    raw, path = read_notebook(notebook, cwd)
+    prepared = prepare_notebook(ws, raw, path, parameters, kernel_name, cwd)
     options = _Options(timeout, run_timeout, start_timeout, progress, report_mode, log_output)
     return _execute(ws, prepared, parameters or {}, options, trigger=trigger,
                     parent_id=parent_id, chain_depth=chain_depth,
@@ -172,9 +155,9 @@ def prepare(
     import papermill as pm
 
     ws = workspace or current()
-    raw, path = _read_notebook(notebook, cwd)
-    prepared = _prepare(ws, raw, path, parameters, kernel_name, cwd, snapshot=False)
-    injected = _resolve_inputs(ws, prepared, parameters or {}, None)
+    raw, path = read_notebook(notebook, cwd)
+    prepared = prepare_notebook(ws, raw, path, parameters, kernel_name, cwd, snapshot=False)
+    injected, _ = resolve_inputs(ws, prepared, parameters or {}, None)
     quiet_papermill_parameter_warnings()
     with tempfile.TemporaryDirectory(prefix="nbripple-prepare-") as tmp:
         source = Path(tmp) / "input.ipynb"
@@ -189,153 +172,45 @@ def prepare(
 
 
 def rerun(execution_id: str, *, workspace: Workspace | None = None,
-          progress: bool = False, timeout: float | None = None) -> Execution:
-    """Run the same notebook snapshot again with the same pinned inputs and parameters."""
-    ws = workspace or current()
-    original = ws.execution(execution_id)
-    if original.kind != "notebook" or original.notebook_hash is None:
-        raise NbrippleError(f"execution {original.id} is {original.kind}, not a notebook run")
-    raw = ws.store.read(original.notebook_hash, label=f"notebook of execution {original.id}")
-    path = Path(original.notebook) if original.notebook else None
-    prepared = _prepare(ws, raw, path, original.parameters, None, original.cwd)
-    return _execute(ws, prepared, dict(original.parameters),
-                    _Options(timeout=timeout, progress=progress),
-                    trigger={"type": "rerun", "of": original.id},
-                    parent_id=original.id, chain_depth=original.chain_depth)
+          progress: bool = False, timeout: float | None = None, into: str | None = None,
+          km: Any = None) -> Execution:
+    """Run the same notebook snapshot again with the same pinned inputs and parameters.
 
-
-def relaunch(execution_id: str, *, workspace: Workspace | None = None,
-             progress: bool = False, timeout: float | None = None) -> Execution:
-    """Run the notebook as it is now, with smart defaults resolved again.
-
-    Parameters the caller gave explicitly are given again; artifact inputs that came
-    from defaults or queries are resolved anew.
+    Executors pass ``into``, the ``queued`` execution they created for the rerun (as
+    :func:`run` takes ``execution_id``), and may pass ``km``.
     """
     ws = workspace or current()
     original = ws.execution(execution_id)
-    if original.kind != "notebook" or not original.notebook:
-        raise NbrippleError(f"execution {original.id} is {original.kind}, not a notebook run")
-    requested = dict(original.requested or {})
-    return run(original.notebook, requested, cwd=original.cwd, workspace=ws,
+    raw, path = rerun_source(ws, original)
+    prepared = prepare_notebook(ws, raw, path, original.parameters, None, original.cwd)
+    return _execute(ws, prepared, dict(original.parameters),
+                    _Options(timeout=timeout, progress=progress),
+                    trigger={"type": "rerun", "of": original.id},
+                    parent_id=original.id, chain_depth=original.chain_depth,
+                    execution_id=into, km=km)
+
+
+def relaunch(execution_id: str, parameters: dict[str, Any] | None = None, *,
+             workspace: Workspace | None = None, progress: bool = False,
+             timeout: float | None = None) -> Execution:
+    """Run the notebook as it is now, with smart defaults resolved again.
+
+    Parameters the caller gave explicitly are given again (``parameters`` override
+    them); artifact inputs that came from defaults or queries are resolved anew.
+    """
+    ws = workspace or current()
+    original = ws.execution(execution_id)
+    given = relaunch_parameters(original, parameters)
+    return run(str(original.notebook), given, cwd=original.cwd, workspace=ws,
                progress=progress, timeout=timeout,
                trigger={"type": "relaunch", "of": original.id}, parent_id=original.id,
                chain_depth=original.chain_depth)
 
 
-# -- preparation ------------------------------------------------------------
-def _read_notebook(notebook: str | os.PathLike[str],
-                   cwd: str | os.PathLike[str] | None) -> tuple[bytes, Path]:
-    path = Path(notebook).expanduser()
-    if not path.is_absolute():
-        path = (Path(cwd) if cwd is not None else Path.cwd()) / path
-    path = path.resolve()
-    if path.is_dir():
-        raise NotebookNotFound(
-            f"{notebook} is a directory, not a notebook; give the path of an .ipynb file"
-        )
-    if not path.is_file():
-        raise NotebookNotFound(f"notebook {notebook} not found (looked at {path})")
-    try:
-        return path.read_bytes(), path
-    except OSError as exc:
-        raise NotebookNotFound(f"notebook {notebook} cannot be read: "
-                               f"{exc.strerror or exc}") from exc
-
-
-def _prepare(
-    ws: Workspace,
-    raw: bytes,
-    path: Path | None,
-    parameters: dict[str, Any] | None,
-    kernel_name: str | None,
-    cwd: str | os.PathLike[str] | None,
-    *,
-    snapshot: bool = True,
-) -> _Prepared:
-    label = path.name if path else "the notebook"
-    try:
-        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)  # type: ignore[no-untyped-call]
-    except Exception as exc:
-        raise ParametersError(f"{label} is not a readable notebook: {exc}") from exc
-    index = find_parameters_cell(nb)
-    params = parse_parameters(nb.cells[index].source, notebook=label) if index is not None else {}
-    given = parameters or {}
-    if given and index is None:
-        raise ParametersError(
-            f"{label} has no cell tagged 'parameters', so it cannot take parameters "
-            f"({', '.join(sorted(given))}); tag the cell that holds the defaults with "
-            "'parameters' (View → Cell Toolbar → Tags in Jupyter)"
-        )
-    unknown = sorted(set(given) - set(params))
-    if unknown:
-        known = ", ".join(params) or "none"
-        raise ParametersError(
-            f"{label} has no parameter {unknown[0]!r} (its parameters: {known})"
-        )
-    kernel = resolve_kernel(nb, kernel_name, label)
-    workdir = Path(cwd) if cwd is not None else (path.parent if path else Path.cwd())
-    if not workdir.is_dir():
-        raise NbrippleError(f"working directory {workdir} does not exist")
-    digest = ws.store.put_bytes(raw).digest if snapshot else ""
-    return _Prepared(raw, path, digest, params, kernel, workdir.resolve(), label)
-
-
-def _requested_value(value: Any) -> Any:
-    if isinstance(value, ArtifactVersion):
-        return value.ref
-    if isinstance(value, Query | Pinned):
-        return value.uri
-    return value
-
-
-def _resolve_inputs(
-    ws: Workspace, prepared: _Prepared, given: dict[str, Any], execution_id: str | None
-) -> dict[str, Any]:
-    """Pin every artifact input; return the values to inject."""
-    injected: dict[str, Any] = {}
-    for name, param in prepared.params.items():
-        if not param.is_input:
-            continue
-        wanted = given.get(name, param.input_ref)
-        if wanted is None:
-            if param.optional:
-                injected[name] = None
-                continue
-            raise InputResolutionError(
-                f"input {name!r} is required: pass a ref such as 'name@3' or a query",
-                execution_id,
-            )
-        target = wanted
-        if isinstance(wanted, str):
-            try:
-                target = parse(wanted)
-            except NbrippleError as exc:
-                raise InputResolutionError(
-                    f"input {name!r}: {exc}", execution_id
-                ) from exc
-        try:
-            version = ws.resolve(target)
-        except NotFound as exc:
-            if param.optional and name not in given:
-                injected[name] = None
-                continue
-            shown = _requested_value(wanted)
-            raise InputResolutionError(
-                f"input {name!r} ({shown}) resolved to nothing: {exc}", execution_id
-            ) from exc
-        if execution_id is not None:
-            ws.catalog.record_consumption(execution_id, version.name, version.version, name)
-        injected[name] = version.ref
-    for name, value in given.items():
-        if name not in injected:
-            injected[name] = _requested_value(value)
-    return injected
-
-
 # -- execution ----------------------------------------------------------------
 def _execute(
     ws: Workspace,
-    prepared: _Prepared,
+    prepared: Prepared,
     given: dict[str, Any],
     options: _Options,
     *,
@@ -351,7 +226,7 @@ def _execute(
     caller = context.current_run()
     if trigger is None:
         trigger = {"type": "notebook", "by": caller.execution_id} if caller else {"type": "user"}
-    requested = {name: _requested_value(value) for name, value in given.items()}
+    requested = {name: requested_value(value) for name, value in given.items()}
     details: dict[str, Any] = {
         "label": prepared.path.name if prepared.path else None,
         "notebook": str(prepared.path) if prepared.path else None,
@@ -376,7 +251,7 @@ def _execute(
             **details,
         )
     try:
-        injected = _resolve_inputs(ws, prepared, given, execution.id)
+        injected, _ = resolve_inputs(ws, prepared, given, execution.id)
     except BaseException as exc:
         ws.catalog.finish_execution(
             execution.id, commit_staged=False, status="failed", finished_at=datetime.now(UTC),

@@ -2,6 +2,8 @@
 
 * :mod:`.handlers` — the handlers, thin over :mod:`nbripple.service.api`, and the
   HTTP rules (token on every verb, body limit, one JSON error shape);
+* :mod:`.actions` — the endpoints that act (launch, rerun, relaunch, watcher
+  start/stop), the launch form and the live long poll;
 * :mod:`.discovery` — ``<home>/server.json``, how other processes find the server;
 * :mod:`.host` — ``nbripple serve``: the standalone server and its watcher.
 
@@ -16,6 +18,7 @@ from typing import Any
 
 import tornado.web
 
+from .actions import ACTION_ROUTES
 from .handlers import MAX_BODY_BYTES, ROUTES, ApiHandler, NotFoundHandler, ServerContext
 from .rpc import RPC_ROUTES
 
@@ -24,8 +27,9 @@ BASE_PATH = "/nbripple/api/"
 
 def all_routes() -> list[tuple[str, type[ApiHandler]]]:
     """Every endpoint, relative to the base path: the REST API of :data:`ROUTES` and
-    the catalog methods writers call (:data:`.rpc.RPC_ROUTES`)."""
-    return [*ROUTES, *RPC_ROUTES]
+    :data:`.actions.ACTION_ROUTES`, and the catalog methods writers call
+    (:data:`.rpc.RPC_ROUTES`)."""
+    return [*ROUTES, *ACTION_ROUTES, *RPC_ROUTES]
 
 
 def api_rules(ctx: ServerContext, base_path: str = BASE_PATH

@@ -153,14 +153,16 @@ class NbrippleApp(ExtensionApp):
             await asyncio.get_running_loop().run_in_executor(None, hosting.ctx.start_watcher)
 
     async def stop_extension(self) -> None:
-        """Stop the watcher (its grace period), remove ``server.json`` if it is this
-        server's, and let go of the home."""
+        """Stop the watcher and the runs launched over the API (their grace period),
+        remove ``server.json`` if it is this server's, and let go of the home."""
         hosting = self.hosting
         if hosting is None or hosting.ctx is None:
             return
         ctx, hosting.ctx = hosting.ctx, None
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, ctx.stop_watcher)
+        await asyncio.gather(  # both give their running executions the grace period
+            loop.run_in_executor(None, ctx.stop_watcher),
+            loop.run_in_executor(None, ctx.stop_launcher))
         await loop.run_in_executor(None, lambda: ctx.pool.shutdown(wait=True,
                                                                    cancel_futures=True))
         info = read_server_file(hosting.home)

@@ -12,6 +12,7 @@ import functools
 import hmac
 import json
 import logging
+import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from tornado.ioloop import IOLoop
 from ..errors import NbrippleError, error_info, one_line
 from ..service import api
 from ..service.feed import ChangeFeed
+from ..service.launching import Launcher
 
 if TYPE_CHECKING:
     from ..service import Workspace
@@ -41,8 +43,10 @@ TRUE, FALSE = ("1", "true", "yes"), ("0", "false", "no")
 @dataclass
 class ServerContext:
     """What every handler shares: the workspace, the token, the feed of what this
-    process commits, and the server's own watcher (started and stopped here, so the
-    host and the watcher endpoints do it the same way)."""
+    process commits, the server's own watcher (started and stopped here, so the
+    host and the watcher endpoints do it the same way) and the launcher of the runs
+    started over the API (:mod:`nbripple.service.launching`: its own executor, made
+    on the first launch; the host shuts it down with :meth:`stop_launcher`)."""
 
     ws: Workspace
     token: str
@@ -52,6 +56,7 @@ class ServerContext:
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="nbripple-api"))
     feed: ChangeFeed = field(default_factory=ChangeFeed)
     make_watcher: Callable[[], Watcher] | None = None
+    launcher: Launcher | None = None
     _watcher_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _unsubscribe: Callable[[], None] | None = field(default=None, repr=False)
 
@@ -80,6 +85,26 @@ class ServerContext:
                 return False
             watcher.stop()
             return True
+
+    def watcher_state(self) -> dict[str, Any] | None:
+        """The state of the server's own watcher (None when none runs)."""
+        watcher = self.watcher
+        return watcher.state() if watcher is not None else None
+
+    def runs(self) -> Launcher:
+        """The launcher of runs started over the API (made on first use)."""
+        with self._watcher_lock:
+            if self.launcher is None:
+                self.launcher = Launcher(self.ws)
+            return self.launcher
+
+    def stop_launcher(self) -> None:
+        """Shut the launcher down: running launches get the watcher's grace period,
+        then they are cancelled. New launches are refused (409) from now on."""
+        with self._watcher_lock:
+            launcher = self.launcher
+        if launcher is not None:
+            launcher.shutdown()
 
 
 class RequestProblem(tornado.web.HTTPError):
@@ -163,6 +188,33 @@ class ApiHandler(tornado.web.RequestHandler):
             raise bad_request(f"query argument {name} given {len(values)} times; give it once")
         return values[0]
 
+    def parameters_body(self, what: str) -> dict[str, Any]:
+        """The ``{"parameters": {...}}`` body of a launch (``{}`` when empty)."""
+        body = self.json_body(required=False)
+        unknown = sorted(set(body) - {"parameters"})
+        if unknown:
+            raise bad_request(f"unknown field(s) {', '.join(unknown)}; {what} takes "
+                              '{"parameters": {"name": value, ...}}')
+        parameters = body.get("parameters", {})
+        if not isinstance(parameters, dict):
+            raise bad_request(f"parameters must be an object of parameter names to values, "
+                              f"not {_json_type(parameters)}")
+        return parameters
+
+    def seconds(self, args: dict[str, list[str]], name: str, default: float,
+                most: float) -> float:
+        value = self.one(args, name)
+        if value is None:
+            return default
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = math.nan
+        if not 0 <= seconds <= most:  # also refuses nan
+            raise bad_request(f"{name} must be a number of seconds from 0 to {most:g}, "
+                              f"not {value!r}")
+        return seconds
+
     def integer(self, args: dict[str, list[str]], name: str, default: int) -> int:
         value = self.one(args, name)
         return default if value is None else as_int(name, value)
@@ -178,6 +230,15 @@ class ApiHandler(tornado.web.RequestHandler):
         """Run ``call(ws, *args, **kwargs)`` on the pool and send its JSON."""
         job = functools.partial(call, self.ctx.ws, *args, **kwargs)
         result = await IOLoop.current().run_in_executor(self.ctx.pool, job)
+        self.finish(json.dumps(result, ensure_ascii=False))
+
+    async def accepted(self, call: Callable[..., Any], *args: Any) -> None:
+        """:meth:`answer` for a run just started: 202, with the execution's location."""
+        job = functools.partial(call, self.ctx.ws, *args)
+        result = await IOLoop.current().run_in_executor(self.ctx.pool, job)
+        self.set_status(202)
+        # relative: plans/{name}/launch and executions/{id}/rerun are both two deep
+        self.set_header("Location", f"../../executions/{result['id']}")
         self.finish(json.dumps(result, ensure_ascii=False))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
@@ -209,6 +270,12 @@ class ApiHandler(tornado.web.RequestHandler):
             body = {"error": "InternalError",
                     "message": "the server failed on this request; its log says why"}
         self.finish(json.dumps(body))
+
+
+def _json_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
+             list: "an array", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
 
 
 def as_int(name: str, value: str) -> int:
@@ -332,8 +399,7 @@ class PlanAction(ApiHandler):
 class WatcherHandler(ApiHandler):
     async def get(self) -> None:
         self.query()
-        local = self.ctx.watcher.state() if self.ctx.watcher is not None else None
-        await self.answer(api.watcher_state, local)
+        await self.answer(api.watcher_state, self.ctx.watcher_state())
 
 
 SEGMENT = r"(?P<{}>[^/]+)"
@@ -351,4 +417,5 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
     (f"plans/{SEGMENT.format('name')}/(?P<action>activate|deactivate)", PlanAction),
     ("watcher", WatcherHandler),
 ]
-"""The endpoints, relative to the base path."""
+"""The reads, the card and plan activation, relative to the base path
+(:data:`.actions.ACTION_ROUTES` has the runs, the watcher's switch and live)."""

@@ -2,8 +2,10 @@
 
 It binds (port 0: a free port), writes ``<home>/server.json`` (see :mod:`.discovery`),
 starts a :class:`~nbripple.watcher.Watcher` in a background thread unless told not to,
-and runs until SIGINT/SIGTERM: then it stops taking requests, gives running executions
-the watcher's grace period, and removes the discovery file.
+and runs until SIGINT/SIGTERM: then it gives running executions (the watcher's, and
+those launched over the API) the watcher's grace period while it still answers (they
+write their outcome through it), stops taking requests, and removes the discovery
+file.
 
 Example::
 
@@ -40,11 +42,11 @@ BODY_READ_LIMIT = 8
 the limit gets a 413 in the API's error shape; a longer one ends the connection."""
 
 CLOSE_CONNECTIONS_S = 5.0
+"""On stop, how long open connections may take to finish before they are closed."""
 
 POOL_THREADS = 32
 """Threads that run requests: concurrent commits wait in them to be committed as one
 group, so there are more of them than clients committing at once."""
-"""On stop, how long open connections may take to finish before they are closed."""
 
 
 def server_url(ip: str, port: int) -> str:
@@ -84,10 +86,14 @@ async def _serve(ws: Workspace, *, ip: str, port: int, token: str, watch: bool,
         ready(url)
         await stop.wait()
     finally:
+        # Running executions get the grace period while the server still answers: they
+        # write their outcome through it (new launches are refused meanwhile).
+        await asyncio.gather(
+            loop.run_in_executor(None, ctx.stop_watcher),
+            loop.run_in_executor(None, ctx.stop_launcher))
         server.stop()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(server.close_all_connections(), CLOSE_CONNECTIONS_S)
-        await loop.run_in_executor(None, ctx.stop_watcher)  # the grace period
         ctx.pool.shutdown(wait=True, cancel_futures=True)
         remove_server_file(ws.home)
         release(ws)

@@ -11,15 +11,17 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from .. import launchplans as lp
 from ..cards import Card, DataCard, ModelCard
 from ..display import usage_snippet
-from ..errors import InvalidReference
+from ..errors import InvalidReference, ServerStateError
 from ..model import ArtifactVersion, Execution
 from ..refs import Pinned, validate_name
-from . import wire
+from . import launching, wire
+from .feed import ChangeFeed
+from .launching import Launcher
 from .plans import live_watchers, overview, recent_firings
 from .workspace import Workspace
 
@@ -145,6 +147,59 @@ def watcher_state(ws: Workspace, local: dict[str, Any] | None) -> JSON:
     return wire.watcher_state_dict(local, live_watchers(ws))
 
 
+def plan_form(ws: Workspace, name: str) -> JSON:
+    """Plan ``name``'s launch form: each parameter with the value a launch would use
+    now, each artifact input with the version its smart default picks now."""
+    return wire.plan_form_dict(launching.plan_form(ws, validate_name(name)))
+
+
+def launch_plan(ws: Workspace, launcher: Launcher, name: str,
+                parameters: dict[str, Any]) -> JSON:
+    """Start a run of plan ``name`` with ``parameters`` overriding the plan's, checked
+    as a run checks them before anything is created; returns the queued execution."""
+    return wire.launched_execution_dict(
+        launching.launch_plan(ws, launcher, validate_name(name), parameters))
+
+
+def rerun(ws: Workspace, launcher: Launcher, execution_id: str) -> JSON:
+    """Start a rerun of an execution (same snapshot, same pinned inputs)."""
+    return wire.launched_execution_dict(launching.rerun(ws, launcher, execution_id))
+
+
+def relaunch(ws: Workspace, launcher: Launcher, execution_id: str,
+             parameters: dict[str, Any]) -> JSON:
+    """Start a relaunch of an execution (the notebook now, defaults resolved again,
+    ``parameters`` on top of what the original was given)."""
+    return wire.launched_execution_dict(
+        launching.relaunch(ws, launcher, execution_id, parameters))
+
+
+class WatcherSwitch(Protocol):
+    """What a server offers to start and stop its own watcher (its ServerContext)."""
+
+    def start_watcher(self) -> bool: ...
+    def stop_watcher(self) -> bool: ...
+    def watcher_state(self) -> dict[str, Any] | None: ...
+
+
+def set_watcher(ws: Workspace, switch: WatcherSwitch, running: bool) -> JSON:
+    """Start (``running``) or stop the server's own watcher; returns the state as
+    :func:`watcher_state` does. Stopping waits for the watcher's grace period."""
+    try:
+        switch.start_watcher() if running else switch.stop_watcher()
+    except RuntimeError as exc:  # a host that runs no watcher
+        raise ServerStateError(f"{exc}; run `nbripple watch` beside it instead") from exc
+    return watcher_state(ws, switch.watcher_state())
+
+
+async def live(feed: ChangeFeed, cursor: str | None, timeout: float) -> JSON:
+    """What the serving process committed after ``cursor``, waiting up to ``timeout``
+    seconds (on the event loop, no thread) for something when nothing is new yet. No
+    cursor, or one of another feed or too old: ``reset`` with the cursor of now."""
+    found_cursor, items, reset = await feed.wait_async(cursor, timeout)
+    return wire.live_dict(found_cursor, items, reset)
+
+
 def health(ws: Workspace) -> JSON:
     """That the server answers, for which home."""
     return wire.health_dict(ws.home)
@@ -157,12 +212,18 @@ __all__ = [
     "execution",
     "executions",
     "health",
+    "launch_plan",
     "lineage",
+    "live",
+    "plan_form",
     "plans",
+    "relaunch",
+    "rerun",
     "resolve",
     "search",
     "set_card",
     "set_plan_active",
+    "set_watcher",
     "version_detail",
     "watcher_state",
 ]

@@ -143,8 +143,10 @@ class ChangeFeed:
         return found
 
 
-def _version_item(version: Any) -> Item:
+def version_item(version: Any) -> Item:
+    """A new version as a feed item: what a client shows of it without asking."""
     return {"type": "version", "name": version.name, "version": version.version,
+            "ref": version.ref, "kind": version.kind, "partitions": dict(version.partitions),
             "seq": version.seq, "execution_id": version.execution_id}
 
 
@@ -197,17 +199,17 @@ class FeedingCatalog:
     # -- versions and cards ---------------------------------------------------------
     def commit(self, execution_id: str | None, new: list[Any]) -> list[Any]:
         versions: list[Any] = self.inner.commit(execution_id, new)
-        self._publish([_version_item(v) for v in versions])
+        self._publish([version_item(v) for v in versions])
         return versions
 
     def commit_many(self, batches: list[tuple[str | None, list[Any]]]) -> list[list[Any]]:
         committed: list[list[Any]] = self.inner.commit_many(batches)
-        self._publish([_version_item(v) for versions in committed for v in versions])
+        self._publish([version_item(v) for versions in committed for v in versions])
         return committed
 
     def idempotent_commits(self, calls: list[Any], answer: Any) -> list[tuple[str, Any]]:
         done: list[tuple[str, Any]] = self.inner.idempotent_commits(calls, answer)
-        self._publish([_version_item(v) for _, versions in done for v in versions or ()])
+        self._publish([version_item(v) for _, versions in done for v in versions or ()])
         return done
 
     def add_card(self, name: str, version: int, card_type: str, markdown: str) -> Any:
@@ -231,7 +233,7 @@ class FeedingCatalog:
                          **changes: Any) -> list[Any]:
         versions: list[Any] = self.inner.finish_execution(
             execution_id, commit_staged=commit_staged, **changes)
-        self._publish([*(_version_item(v) for v in versions),
+        self._publish([*(version_item(v) for v in versions),
                            {"type": "execution", "id": execution_id,
                             "status": changes.get("status")}])
         return versions
@@ -282,4 +284,4 @@ class FeedingCatalog:
                             "status": changes.get("status")}])
 
 
-__all__ = ["CAPACITY", "ChangeFeed", "FeedingCatalog"]
+__all__ = ["CAPACITY", "ChangeFeed", "FeedingCatalog", "version_item"]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .backup import BackupResult
     from .doctor import DoctorReport
     from .gc import GarbageReport
+    from .launching import FormField, PlanForm
 
 JSON = dict[str, Any]
 
@@ -296,6 +297,43 @@ def watcher_state_dict(local: dict[str, Any] | None, live: list[dict[str, Any]])
     watcher of the home whose heartbeat is recent."""
     return {"local": None if local is None else {k: _plain(v) for k, v in local.items()},
             "live": [{k: _plain(v) for k, v in w.items()} for w in live]}
+
+
+def launched_execution_dict(execution: Execution) -> JSON:
+    """``POST plans/{name}/launch``, ``executions/{id}/rerun|relaunch`` (202): the
+    execution just queued, with the parameters it was asked for."""
+    return {**execution_row(execution), "requested": execution.requested}
+
+
+def form_field_dict(field: FormField) -> JSON:
+    """One parameter of a launch form (see :class:`~.launching.FormField`)."""
+    data: JSON = {"name": field.name, "type": field.type, "input": field.is_input,
+                  "declared": field.declared, "source": field.source,
+                  "plan_value": field.plan_value}
+    if field.is_input:
+        data.update(query=field.query, optional=field.optional,
+                    value=field.resolved.ref if field.resolved else None,
+                    resolved=version_dict(field.resolved) if field.resolved else None,
+                    problem=field.problem)
+    else:
+        data["value"] = field.value
+    return data
+
+
+def plan_form_dict(form: PlanForm) -> JSON:
+    """``GET plans/{name}/form``: the plan, its notebook and kernel, and each parameter
+    as a launch would set it now (``inputs``: the artifact inputs among them)."""
+    fields = [form_field_dict(f) for f in form.fields]
+    return {"plan": form.plan.name, "version": form.plan.version, "active": form.plan.active,
+            "notebook": form.notebook, "kernel_name": form.kernel_name,
+            "parameters": [f for f in fields if not f["input"]],
+            "inputs": [f for f in fields if f["input"]]}
+
+
+def live_dict(cursor: str, items: list[dict[str, Any]], reset: bool) -> JSON:
+    """``GET live``: the cursor to send next, whether to reload everything (``reset``)
+    and what was committed after the cursor sent."""
+    return {"cursor": cursor, "reset": reset, "items": items}
 
 
 def health_dict(home: Path) -> JSON:

@@ -9,9 +9,10 @@ Nothing holds the file while idle.
 
 Fairness: a process that finds the file locked leaves a marker
 (``catalog.duckdb.wait.<pid>``, holding its start time) while it retries. A holder
-releases the file at the end of its current operation when it sees one, and a
-process about to open gives way for a moment to a waiting one, so a busy process
-cannot starve the others.
+releases the file at the end of its current operation when it sees one (an idle
+holder within :data:`IDLE_HANDOVER_CHECK_S`, however long its ``idle_release_ms``),
+and a process about to open gives way for a moment to a waiting one, so a busy
+process cannot starve the others.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ GIVE_WAY_S = 0.05  # how long an opener lets a waiting process go first
 FIRST_RETRY_DELAY_S = 0.002  # the longest sleep after the first failed try
 MAX_RETRY_DELAY_S = 0.02  # the longest sleep between two tries of a locked file
 EXIT_CLOSE_WAIT_S = 2.0  # at exit, how long to wait for an operation to end before closing
+IDLE_HANDOVER_CHECK_S = 0.05  # how often an idle holder looks for a waiting process
 
 
 class _FileBusy(Exception):
@@ -306,13 +308,18 @@ class CatalogConnection:
         self._releaser.start()
 
     def _release_when_idle(self) -> None:
+        # A process that holds the file long (a server: idle_release_ms of an hour)
+        # still hands it over while idle: every IDLE_HANDOVER_CHECK_S it looks for a
+        # waiting process's marker.
         with self._lock:
             while self._con is not None:
                 idle = time.monotonic() - self._last_used
-                if self._depth == 0 and self._pins == 0 and idle >= self.idle_release_s:
+                if self._depth == 0 and self._pins == 0 and (
+                        idle >= self.idle_release_s or self._others_waiting()):
                     self._close_locked()
                     break
-                self._wake.wait(timeout=max(self.idle_release_s - idle, 0.005))
+                self._wake.wait(timeout=min(max(self.idle_release_s - idle, 0.005),
+                                            IDLE_HANDOVER_CHECK_S))
             self._releaser = None
 
     def _close_locked(self) -> None:
