@@ -129,12 +129,14 @@ def test_search_opens_the_blessed_model_with_its_producer_and_a_copyable_snippet
     shots = lab.server.tmp / "screenshots"
     shots.mkdir(exist_ok=True)
     lab.page.screenshot(path=str(shots / "sidebar-light.png"))
+    panel.screenshot(path=str(shots / "panel-light.png"))
     lab.page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "
                       "{theme: 'JupyterLab Dark'})")
     lab.page.wait_for_function(
         "() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
     lab.page.wait_for_timeout(500)  # the theme's stylesheet applies
     lab.page.screenshot(path=str(shots / "sidebar-dark.png"))
+    panel.screenshot(path=str(shots / "panel-dark.png"))
     lab.page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "
                       "{theme: 'JupyterLab Light'})")
     lab.page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
