@@ -5,13 +5,19 @@ PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck bench bench-smoke browser clean
+.PHONY: install demo test lint typecheck jest bench bench-smoke browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip uv
 
-$(STAMP): pyproject.toml | $(PY)
+# The editable install also builds the sidebar (labextension/, with Node and jlpm) and
+# installs the build where JupyterLab finds it; a changed source reinstalls. (For a
+# watch loop instead: `.venv/bin/jupyter-builder develop --overwrite .` once, then
+# `jlpm watch` in labextension/.)
+LABEXT_SOURCES := $(wildcard labextension/package.json labextension/src/*.ts labextension/style/*)
+
+$(STAMP): pyproject.toml $(LABEXT_SOURCES) | $(PY)
 	$(UV) pip install --python $(PY) --quiet -e '.[test]'
 	touch $(STAMP)
 
@@ -30,7 +36,11 @@ typecheck: install
 browser:
 	bash .ci/install-browser || echo "could not install chromium: the browser tests will fail"
 
-test: install lint typecheck browser
+# The sidebar's unit tests (jest), with the jlpm of the venv.
+jest: install
+	cd labextension && PATH="$(abspath $(VENV))/bin:$$PATH" jlpm test
+
+test: install lint typecheck jest browser
 	$(PY) -m pytest
 
 BENCHES := catalog table run lineage watcher
@@ -47,3 +57,4 @@ bench-smoke: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-home
+	rm -rf labextension/node_modules labextension/lib labextension/*.tsbuildinfo src/nbripple/labextension

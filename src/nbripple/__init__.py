@@ -19,6 +19,12 @@ from .model import set_presenter
 
 __version__ = "0.1.0"
 
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the built JupyterLab extension is (``jupyter labextension develop``)."""
+    return [{"src": "labextension", "dest": "nbripple"}]
+
+
 _EXPORTS: dict[str, str] = {
     "Artifact": "artifact",
     "ArtifactVersion": "model",

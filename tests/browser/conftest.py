@@ -174,12 +174,12 @@ class LabServer:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _start_lab(tmp: Path, port: int) -> LabServer:
+def _start_lab(tmp: Path, port: int, home_base: Path | None = None) -> LabServer:
     import nbripple as nr
 
     root = tmp / "root"
     root.mkdir()
-    home = nr.init_home(tmp / "home")
+    home = nr.init_home(home_base or tmp / "home")
     token = secrets.token_hex(16)
     settings = tmp / "jupyter" / "lab-settings"
     # No "get notified about Jupyter news?" toast over the page.
@@ -252,14 +252,14 @@ def _stop(server: LabServer) -> None:
             process.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    require_chromium()  # no point starting a server the test cannot drive
-    tmp = tmp_path_factory.mktemp("jupyterlab")
+@contextlib.contextmanager
+def running_lab(tmp: Path, home_base: Path | None = None) -> Iterator[LabServer]:
+    """A JupyterLab up on a free port (three tries), stopped on exit. ``home_base``: the
+    directory of an nbripple home prepared before (else a fresh one in ``tmp``)."""
     for attempt in range(3):
         attempt_tmp = tmp / f"attempt{attempt}"
         attempt_tmp.mkdir()
-        server = _start_lab(attempt_tmp, _free_port())
+        server = _start_lab(attempt_tmp, _free_port(), home_base)
         if _wait_until_up(server):
             break
         _stop(server)
@@ -269,6 +269,21 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         yield server
     finally:
         _stop(server)
+
+
+@pytest.fixture(scope="module")
+def lab_home_base() -> Path | None:
+    """The directory of an nbripple home prepared before JupyterLab starts (a test
+    module overrides this to fill one); None: a fresh home."""
+    return None
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory: pytest.TempPathFactory, lab_home_base: Path | None
+               ) -> Iterator[LabServer]:
+    require_chromium()  # no point starting a server the test cannot drive
+    with running_lab(tmp_path_factory.mktemp("jupyterlab"), lab_home_base) as server:
+        yield server
 
 
 # -- a page on the server, with helpers ---------------------------------------------
