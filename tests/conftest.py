@@ -13,17 +13,13 @@ from nbripple.catalog import EmbeddedCatalog
 from nbripple.executors import RunJob
 from serving import start_server
 
-CATALOGS = ["embedded", "served"]
-both_catalogs = pytest.mark.parametrize("home", CATALOGS, indirect=True)
-"""Run a test on an embedded home and on a home served by a real `nbripple serve`."""
-
 
 @pytest.fixture
 def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
          ) -> Iterator[Path]:
     """A fresh, initialized nbripple home, made current for the test (and subprocesses).
 
-    Parametrized with ``"served"`` (see :data:`both_catalogs`), a real ``nbripple serve
+    Parametrized with ``"served"`` (see :data:`serving.both_catalogs`), a real ``nbripple serve
     --no-watch`` owns the home while the test runs: the test process, its watchers and
     the runs they start all find it through server.json and use the served catalog."""
     path = nr.init_home(tmp_path)

@@ -12,10 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from nbripple.discovery import read_server_file
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+
+CATALOGS = ["embedded", "served"]
+both_catalogs = pytest.mark.parametrize("home", CATALOGS, indirect=True)
+"""Run a test on an embedded home and on a home served by a real `nbripple serve` (the
+``home`` fixture of conftest.py starts one when parametrized with ``"served"``)."""
 DEADLINE_S = 30.0
 
 

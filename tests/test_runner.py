@@ -10,10 +10,10 @@ import nbformat
 import pytest
 
 import nbripple as nr
-from conftest import both_catalogs
 from nbripple.errors import NotFound
 from nbripple.parameters import ParametersError
 from nbripple.runner import InputResolutionError, KernelNotFound, NotebookNotFound
+from serving import both_catalogs
 
 pytestmark = both_catalogs  # every run test, on an embedded and on a served home
 

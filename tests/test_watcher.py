@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 import nbripple as nr
-from conftest import both_catalogs
 from nbripple.executors import LocalExecutor, RunJob
 from nbripple.launchplans import load_plans_file
 from nbripple.phases import PHASES
 from nbripple.watcher import Watcher
+from serving import both_catalogs
 from waiting import wait_for
 
 ROOT = Path(__file__).parent.parent
