@@ -21,6 +21,7 @@ import nbripple as nr
 from nbripple.catalog import EmbeddedCatalog
 from nbripple.catalog.embedded import lockfile
 from nbripple.errors import CatalogLockedError
+from serving import both_catalogs
 from waiting import wait_for_file as wait_for
 
 WORKERS = 4
@@ -59,6 +60,20 @@ def test_concurrent_processes_commit_every_version_exactly_once(
     home: Path, tmp_path: Path, idle_release_ms: int
 ) -> None:
     set_catalog_config(home, idle_release_ms=idle_release_ms, lock_timeout_s=120)
+    run_contended_workers(tmp_path)
+
+
+@pytest.mark.parametrize("home", ["served"], indirect=True)
+def test_concurrent_processes_through_a_server_commit_every_version_exactly_once(
+    home: Path, tmp_path: Path
+) -> None:
+    assert type(nr.current().catalog).__name__ == "ServedCatalog"
+    run_contended_workers(tmp_path)
+
+
+def run_contended_workers(tmp_path: Path) -> None:
+    """WORKERS processes commit PER_WORKER versions each at once: every one is there
+    once, numbered without gaps, each worker's in its order, one event each."""
     go = tmp_path / "go"
     procs = [
         subprocess.Popen([*python(WORKER), str(w), str(PER_WORKER), str(go)],
@@ -262,6 +277,7 @@ def test_a_process_killed_before_commit_leaves_no_catalog_row(
     assert nr.load("victim@1") == list(range(30_000))
 
 
+@both_catalogs
 def test_threads_of_one_process_share_the_catalog_safely(home: Path) -> None:
     art = nr.Artifact("threaded", partition_keys=["thread"])
     errors: list[BaseException] = []
@@ -297,6 +313,7 @@ def test_catalog_file_is_not_held_by_a_process_after_it_exits(home: Path) -> Non
         con.close()
 
 
+@both_catalogs
 def test_the_env_var_home_reaches_child_processes(home: Path) -> None:
     out = subprocess.run(python("import nbripple as nr; print(nr.current().home)"),
                          check=True, capture_output=True, text=True, timeout=60)
