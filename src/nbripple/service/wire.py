@@ -175,6 +175,7 @@ def full_execution_dict(execution: Execution) -> JSON:
             "cwd": execution.cwd,
             "pid": execution.pid,
             "host": execution.host,
+            "phases": execution.phases,
         }
     )
     return data
