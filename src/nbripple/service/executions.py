@@ -120,21 +120,23 @@ def interactive_execution_id(ws: Workspace) -> str:
         return execution.id
 
 
-EXIT_RETRY_S = 2.0
-"""How long a process exiting retries marking its interactive execution finished."""
+EXIT_RETRY_S = 0.0
+"""How long a process exiting retries marking its interactive execution finished (0:
+one try — a process never waits at exit for a server that is gone)."""
 
 
 def finish_interactive(ws: Workspace, execution_id: str, pid: int) -> None:
     """At exit: the interactive execution succeeded (not in a forked child)."""
     if os.getpid() != pid:
         return
-    brief = getattr(ws.catalog, "retrying_for", None)  # a served catalog: do not wait
-    try:  # long on a server that is gone: the sweep marks the row when the pid is dead
+    catalog = ws._catalog  # not ws.catalog: no housekeeping sweep on the way out
+    brief = getattr(catalog, "retrying_for", None)  # a served catalog: one try, no wait
+    try:  # a server that is gone: the sweep marks the row once the pid is dead
         with brief(EXIT_RETRY_S) if brief is not None else contextlib.nullcontext():
-            ws.catalog.update_execution(
+            catalog.update_execution(
                 execution_id, status="succeeded", finished_at=datetime.now(UTC)
             )
-        ws.catalog.close()
+        catalog.close()
     except Exception:  # the process is exiting; the row stays 'running'
         pass
 

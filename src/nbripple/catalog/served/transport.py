@@ -112,8 +112,10 @@ class Transport:
 
         # After a call spent the whole budget on a dead server, the next ones try once:
         # a command that makes several calls fails within one budget, not one each.
-        attempts = 1 if self._gave_up else self.attempts
-        retry_s = getattr(self._local, "retry_s", None) or self.retry_s
+        attempts = 1 if self._gave_up or getattr(self._local, "retry_s", None) == 0 \
+            else self.attempts
+        budget = getattr(self._local, "retry_s", None)
+        retry_s = self.retry_s if budget is None else budget
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Unreachable),
             stop=tenacity.stop_after_delay(retry_s) | tenacity.stop_after_attempt(
