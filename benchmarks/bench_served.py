@@ -59,11 +59,16 @@ GET_TARGET_MS = 5.0
 # --quick: 8 x 50 versions (embedded 8 x 10), 10 events, 10,000 versions and 200
 # queries. Measured at that size on the shared 2-core machine at load 3-9: served
 # 160-350 versions/s, ratio 8-32, detection p50 15-35 ms, served nr.get p50 5.4-7 ms.
-# The ratio keeps its full target (three attempts absorb a loaded one); the rate gets
-# the headroom of a loaded machine and of the fixed costs that weigh more on 50
-# commits a process; detection twice its target (as bench_watcher.py); nr.get the
-# headroom bench_catalog.py gives its own smoke p50.
-SMOKE_RATE = 200.0
+# Since embedded writers share a contended file in 20 ms turns (issue 12), embedded
+# runs 3x faster and the smoke ratio measured 7.9-10.9 at load 1-3, lower under the
+# test suite's load (served is CPU-bound on 2 cores, embedded lock-bound): the smoke
+# ratio is held to 5, which one commit per transaction (ratio ~4, 66/s) still misses.
+# The rate gets the headroom of a loaded machine (164/s seen at load 8) and of the
+# fixed costs that weigh more on 50 commits a process, still above that 66/s;
+# detection twice its target (as bench_watcher.py); nr.get the headroom
+# bench_catalog.py gives its own smoke p50.
+SMOKE_RATIO = 5.0
+SMOKE_RATE = 150.0
 SMOKE_GET_MS = 15.0
 SMOKE_DETECT_MS = 40.0
 
@@ -456,7 +461,8 @@ def main() -> int:
         return [
             AtLeast(f"served registrations/s, {processes} processes", served, RATE_TARGET,
                     "/s", smoke=SMOKE_RATE),
-            AtLeast("served / embedded registrations/s", ratio, RATIO_TARGET),
+            AtLeast("served / embedded registrations/s", ratio, RATIO_TARGET,
+                    smoke=SMOKE_RATIO),
             Check("detection in the server's watcher p50", detect_p50, DETECT_TARGET_MS,
                   " ms", smoke=SMOKE_DETECT_MS),
             Check(f"served nr.get(query) p50 at {n_versions:,}",
