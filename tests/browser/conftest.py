@@ -39,6 +39,7 @@ from typing import Any
 
 import pytest
 
+REPO_SRC = Path(__file__).resolve().parents[2] / "src"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -214,6 +215,12 @@ def _start_lab(tmp: Path, port: int, home_base: Path | None = None) -> LabServer
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LanguageServerManager.autodetect=False",
     ]
+    # The sidebar built from this checkout's sources (`jlpm build` in labextension/
+    # writes src/nbripple/labextension) comes before any installed copy: a worktree or
+    # a clone tests its own build. Extra paths are searched first.
+    built = REPO_SRC / "nbripple" / "labextension" / "package.json"
+    if built.exists():
+        cmd.append(f"--LabApp.extra_labextensions_path={built.parent.parent}")
     log = tmp / f"jupyterlab-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(cmd, cwd=root, env=env, stdout=out,
