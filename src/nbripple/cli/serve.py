@@ -23,8 +23,15 @@ from .plans import _log_to_stderr
 @click.option("--token", default=None,
               help="The token clients must send (default: a random one, in server.json).")
 @click.option("--no-watch", is_flag=True, help="Do not run a watcher in the server.")
+@click.option("--root", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              default=None,
+              help="The directory the notebook paths of the API (notebooks/form, "
+                   "notebooks/run) are relative to, and never leave. Default: the "
+                   "working directory. When a JupyterLab forwards to this server, give "
+                   "JupyterLab's root directory, so that 'Run with nbripple' finds the "
+                   "files of its file browser.")
 def serve(serve_home: Path | None, ip: str, port: int, token: str | None,
-          no_watch: bool) -> None:
+          no_watch: bool, root: Path | None) -> None:
     """Serve the REST API under /nbripple/api/ until SIGINT/SIGTERM.
 
     The URL and token go to <home>/server.json (mode 0600), removed on exit; other
@@ -54,7 +61,7 @@ def serve(serve_home: Path | None, ip: str, port: int, token: str | None,
 
     try:
         run_server(ws, ip=ip, port=port, token=token or secrets.token_urlsafe(32),
-                   watch=not no_watch, ready=ready)
+                   watch=not no_watch, ready=ready, root=root)
     except OSError as exc:
         raise fail(f"cannot listen on {ip}:{port}: {exc.strerror or exc}") from exc
 

@@ -4,6 +4,8 @@
   HTTP rules (token on every verb, body limit, one JSON error shape);
 * :mod:`.actions` — the endpoints that act (launch, rerun, relaunch, watcher
   start/stop), the launch form and the live long poll;
+* :mod:`.notebooks` — an execution's executed notebook, the relaunch form, runs of a
+  notebook file by its path;
 * :mod:`.discovery` — ``<home>/server.json``, how other processes find the server;
 * :mod:`.host` — ``nbripple serve``: the standalone server and its watcher.
 
@@ -20,16 +22,17 @@ import tornado.web
 
 from .actions import ACTION_ROUTES
 from .handlers import MAX_BODY_BYTES, ROUTES, ApiHandler, NotFoundHandler, ServerContext
+from .notebooks import NOTEBOOK_ROUTES
 from .rpc import RPC_ROUTES
 
 BASE_PATH = "/nbripple/api/"
 
 
 def all_routes() -> list[tuple[str, type[ApiHandler]]]:
-    """Every endpoint, relative to the base path: the REST API of :data:`ROUTES` and
-    :data:`.actions.ACTION_ROUTES`, and the catalog methods writers call
-    (:data:`.rpc.RPC_ROUTES`)."""
-    return [*ROUTES, *ACTION_ROUTES, *RPC_ROUTES]
+    """Every endpoint, relative to the base path: the REST API of :data:`ROUTES`,
+    :data:`.actions.ACTION_ROUTES` and :data:`.notebooks.NOTEBOOK_ROUTES`, and the
+    catalog methods writers call (:data:`.rpc.RPC_ROUTES`)."""
+    return [*ROUTES, *ACTION_ROUTES, *NOTEBOOK_ROUTES, *RPC_ROUTES]
 
 
 def api_rules(ctx: ServerContext, base_path: str = BASE_PATH

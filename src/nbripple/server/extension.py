@@ -114,7 +114,9 @@ class NbrippleApp(ExtensionApp):
         else:
             feed = ChangeFeed()
             ws = serving_workspace(home, feed)
-            ctx = ServerContext(ws, secrets.token_urlsafe(32), feed=feed)
+            # notebook paths of the API are those of Jupyter's file browser
+            ctx = ServerContext(ws, secrets.token_urlsafe(32), feed=feed,
+                                notebook_root=Path(self.serverapp.root_dir).resolve())
             ctx.make_watcher = lambda: Watcher(workspace=ws)
             self.hosting = Hosting(ws.home, prefix, ctx=ctx)
             self.log.info("nbripple: serving %s at %s", ws.home, prefix)

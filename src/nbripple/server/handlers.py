@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tornado.web
@@ -57,6 +58,9 @@ class ServerContext:
     feed: ChangeFeed = field(default_factory=ChangeFeed)
     make_watcher: Callable[[], Watcher] | None = None
     launcher: Launcher | None = None
+    # where the notebook paths of notebooks/form and notebooks/run are (None: the
+    # working directory): Jupyter's root_dir, or `nbripple serve --root`
+    notebook_root: Path | None = None
     _watcher_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _unsubscribe: Callable[[], None] | None = field(default=None, repr=False)
 

@@ -20,6 +20,7 @@ import contextlib
 import signal
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tornado.httpserver import HTTPServer
@@ -56,14 +57,17 @@ def server_url(ip: str, port: int) -> str:
 
 
 def serve(ws: Workspace, *, ip: str, port: int, token: str, watch: bool,
-          ready: Callable[[str], None]) -> None:
+          ready: Callable[[str], None], root: Path | None = None) -> None:
     """Serve ``ws``'s home until SIGINT/SIGTERM, holding its DuckDB file as the only
-    writer; ``ready(url)`` is called once it answers."""
-    asyncio.run(_serve(ws, ip=ip, port=port, token=token, watch=watch, ready=ready))
+    writer; ``ready(url)`` is called once it answers. ``root``: the directory the
+    notebook paths of ``notebooks/form`` and ``notebooks/run`` are relative to
+    (default: the working directory)."""
+    asyncio.run(_serve(ws, ip=ip, port=port, token=token, watch=watch, ready=ready,
+                       root=root))
 
 
 async def _serve(ws: Workspace, *, ip: str, port: int, token: str, watch: bool,
-                 ready: Callable[[str], None]) -> None:
+                 ready: Callable[[str], None], root: Path | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -72,7 +76,8 @@ async def _serve(ws: Workspace, *, ip: str, port: int, token: str, watch: bool,
     ws = serving_workspace(ws, feed)
     await loop.run_in_executor(None, forget_old_requests, ws)
     ctx = ServerContext(ws, token, feed=feed, pool=ThreadPoolExecutor(
-        POOL_THREADS, thread_name_prefix="nbripple-api"))
+        POOL_THREADS, thread_name_prefix="nbripple-api"),
+        notebook_root=(root or Path.cwd()).resolve())
     ctx.make_watcher = lambda: Watcher(workspace=ws)
     sockets = bind_sockets(port, address=ip)
     url = server_url(ip, sockets[0].getsockname()[1])

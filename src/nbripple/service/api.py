@@ -11,13 +11,16 @@ Example::
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Protocol
 
 from .. import launchplans as lp
 from ..cards import Card, DataCard, ModelCard
 from ..display import usage_snippet
-from ..errors import InvalidReference, ServerStateError
+from ..errors import IntegrityError, InvalidReference, ServerStateError
 from ..model import ArtifactVersion, Execution
+from ..preparation import NotebookNotFound
 from ..refs import Pinned, validate_name
 from . import launching, wire
 from .feed import ChangeFeed
@@ -227,3 +230,65 @@ __all__ = [
     "version_detail",
     "watcher_state",
 ]
+
+# -- executed notebooks, the relaunch form, runs of a notebook file ---------------------
+NOTEBOOK_WHICH = ("output", "input")
+"""``GET executions/{id}/notebook?which=``: the executed notebook, or the one it ran."""
+
+
+def execution_notebook(ws: Workspace, execution_id: str, which: str = "output") -> JSON:
+    """An execution's executed notebook (outputs and any error) as nbformat JSON;
+    ``which="input"``: the notebook snapshot it ran. NotebookNotFound (404) when it
+    has none: still queued or running, failed before its kernel started, or no
+    notebook run at all."""
+    if which not in NOTEBOOK_WHICH:
+        raise InvalidReference(f"which must be output or input, not {which!r}")
+    execution = ws.execution(execution_id)
+    digest = execution.output_notebook_hash if which == "output" else execution.notebook_hash
+    if digest is None:
+        raise NotebookNotFound(_no_notebook(execution, which))
+    raw = ws.store.read(digest, label=f"{which} notebook of execution {execution.id}")
+    try:
+        notebook: JSON = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise IntegrityError(f"the {which} notebook of execution {execution.id} is not "
+                             f"JSON: {exc}") from exc
+    return notebook
+
+
+def _no_notebook(execution: Execution, which: str) -> str:
+    what = "executed notebook" if which == "output" else "notebook snapshot"
+    head = f"execution {execution.id} has no {what}"
+    if execution.kind != "notebook":
+        return f"{head}: it is {execution.kind}, not a notebook run"
+    if execution.status in ("queued", "running"):
+        return f"{head} yet: it is {execution.status}; the notebook is kept when it ends"
+    error = execution.error or {}
+    reason = ": ".join(str(error[k]) for k in ("ename", "evalue") if error.get(k))
+    return f"{head}: it {execution.status} before its notebook ran" + \
+        (f" ({reason})" if reason else "")
+
+
+def relaunch_form(ws: Workspace, execution_id: str) -> JSON:
+    """What relaunching an execution would use now, parameter by parameter, with the
+    value the original ran with (``previous``)."""
+    return wire.run_form_dict(launching.relaunch_form(ws, execution_id))
+
+
+def notebook_form(ws: Workspace, root: Path | None, path: str) -> JSON:
+    """The form of a run of the notebook file ``path`` (relative to ``root``, the
+    server's notebook root; None: the working directory)."""
+    notebook = launching.notebook_under(root or Path.cwd(), path)
+    return wire.run_form_dict(launching.notebook_form(ws, notebook), path=path)
+
+
+def run_notebook(ws: Workspace, launcher: Launcher, root: Path | None, path: str,
+                 parameters: dict[str, Any]) -> JSON:
+    """Start a run of the notebook file ``path`` (relative to ``root``, as
+    :func:`notebook_form`) with ``parameters``; returns the queued execution."""
+    notebook = launching.notebook_under(root or Path.cwd(), path)
+    return wire.launched_execution_dict(
+        launching.launch_notebook(ws, launcher, notebook, parameters))
+
+
+__all__ += ["execution_notebook", "notebook_form", "relaunch_form", "run_notebook"]

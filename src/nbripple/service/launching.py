@@ -31,19 +31,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from .. import launchplans as lp
-from ..errors import ServerStateError
+from ..errors import NbrippleError, NotFound, ServerStateError
 from ..executors import Executor, RunJob
 from ..model import ArtifactVersion, Execution, PlanRecord
 from ..parameters import ParametersError
 from ..preparation import (
     InputResolutionError,
+    NotebookNotFound,
     Prepared,
     check,
     check_rerun,
+    declared_artifact,
     prepare_notebook,
     read_notebook,
     relaunch_parameters,
@@ -243,7 +245,9 @@ class FormField:
     a launch that no version started). For a parameter, ``value`` is what a launch
     injects (None when the default is not a literal); for an artifact input,
     ``query`` is what it resolves and ``resolved`` the version it would pin now
-    (None: nothing matches, ``problem`` says why unless the input is optional).
+    (None: nothing matches, ``problem`` says why unless the input is optional),
+    ``artifact`` the artifact it takes versions of and ``choices`` the newest of them
+    (what a form offers to pick from; any ref or query of that artifact is accepted).
     """
 
     name: str
@@ -257,6 +261,8 @@ class FormField:
     query: str | None = None
     resolved: ArtifactVersion | None = None
     problem: str | None = None
+    artifact: str | None = None
+    choices: tuple[ArtifactVersion, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -277,27 +283,133 @@ def plan_form(ws: Workspace, name: str) -> PlanForm:
     raw, path = read_notebook(spec["notebook"], None)
     prepared = prepare_notebook(ws, raw, path, given, spec.get("kernel_name"), None,
                                 snapshot=False)
+    sources = {key: "trigger" if item.get("trigger") else "plan"
+               for key, item in spec["inputs"].items()}
+    return PlanForm(plan, spec["notebook"], prepared.kernel_name,
+                    form_fields(ws, prepared, given, sources))
+
+
+CHOICES = 50
+"""How many of an input's newest versions a form offers to pick from."""
+
+
+def form_fields(ws: Workspace, prepared: Prepared, given: dict[str, Any],
+                sources: dict[str, str]) -> list[FormField]:
+    """Each parameter of ``prepared`` as a run given ``given`` would set it now;
+    ``sources`` says where each given value comes from (``notebook`` when not given)."""
     fields = []
     for key, param in prepared.params.items():
-        item = spec["inputs"].get(key)
-        source = "notebook" if item is None else "trigger" if item.get("trigger") else "plan"
-        plan_value = None if item is None else requested_value(given[key])
+        source = sources.get(key, "notebook") if key in given else "notebook"
+        given_value = requested_value(given[key]) if key in given else None
         if not param.is_input:
-            value = plan_value if item is not None else param.default_value
+            value = given_value if key in given else param.default_value
             fields.append(FormField(key, param.type, param.default_source, source, False,
-                                    value=value, plan_value=plan_value))
+                                    value=value, plan_value=given_value))
             continue
         resolved, problem = None, None
         try:
             resolved = resolve_input(ws, key, param, given)
         except InputResolutionError as exc:
             problem = str(exc)
+        artifact = declared_artifact(param)
         fields.append(FormField(
             key, param.type, param.default_source, source, True, optional=param.optional,
-            plan_value=plan_value, query=str(requested_value(given.get(key, param.input_ref))),
-            resolved=resolved, problem=problem))
-    return PlanForm(plan, spec["notebook"], prepared.kernel_name, fields)
+            plan_value=given_value, query=str(requested_value(given.get(key, param.input_ref))),
+            resolved=resolved, problem=problem, artifact=artifact,
+            choices=_choices(ws, artifact)))
+    return fields
 
 
-__all__ = ["FormField", "Launcher", "PlanForm", "launch_plan", "plan_form", "relaunch",
-           "rerun"]
+def _choices(ws: Workspace, artifact: str | None) -> tuple[ArtifactVersion, ...]:
+    """The newest versions of ``artifact`` (none when it has none, or is undeclared)."""
+    if artifact is None:
+        return ()
+    try:
+        return tuple(ws.versions(artifact, limit=CHOICES))
+    except NotFound:  # no version was ever made: nothing to pick
+        return ()
+
+
+# -- the relaunch form, and runs of a notebook file --------------------------------
+class NotebookPathError(NbrippleError):
+    """A notebook path given over the API is not one of the server's notebook root."""
+
+
+@dataclass(frozen=True)
+class RunForm:
+    """The form of a run that is no plan's launch: a relaunch of ``execution``, or a
+    run of the notebook file ``notebook`` (``execution`` None)."""
+
+    notebook: str
+    kernel_name: str
+    fields: list[FormField]
+    execution: Execution | None = None
+
+
+def relaunch_form(ws: Workspace, execution_id: str) -> RunForm:
+    """What relaunching an execution would use now: the notebook as it is now, what
+    the original was given explicitly (source ``execution``), every other parameter
+    from the notebook, its inputs resolved again."""
+    original = ws.execution(execution_id)
+    given = relaunch_parameters(original)
+    raw, path = read_notebook(str(original.notebook), original.cwd)
+    prepared = prepare_notebook(ws, raw, path, given, None, original.cwd, snapshot=False)
+    fields = form_fields(ws, prepared, given, dict.fromkeys(given, "execution"))
+    return RunForm(str(original.notebook), prepared.kernel_name, fields, original)
+
+
+def notebook_under(root: Path, path: str) -> Path:
+    """The notebook file ``path`` names under ``root``: a relative path with ``/``
+    separators (as Jupyter's contents API writes them) of an existing ``.ipynb`` file.
+    NotebookPathError when it is empty, absolute, not an .ipynb, or leaves ``root``
+    (``..``, or a symlink that points outside); NotebookNotFound when no such file.
+
+    Example::
+
+        notebook_under(Path("/srv/notebooks"), "reports/daily.ipynb")
+    """
+    if not path.strip():
+        raise NotebookPathError("path is empty: give a notebook path relative to the "
+                                f"server's notebook root {root}")
+    if "\x00" in path:
+        raise NotebookPathError(f"path {path!r} holds a NUL character")
+    given = PurePosixPath(path)
+    if given.is_absolute() or PureWindowsPath(path).drive or path.startswith("\\"):
+        raise NotebookPathError(f"path {path!r} is absolute: give it relative to the "
+                                f"server's notebook root {root}")
+    if given.suffix != ".ipynb":
+        raise NotebookPathError(f"{path} is not a notebook: give the path of an .ipynb file")
+    base = root.resolve()
+    target = (base / given).resolve()
+    if not target.is_relative_to(base):
+        raise NotebookPathError(f"{path} is outside the server's notebook root {base}")
+    if not target.is_file():
+        raise NotebookNotFound(f"no notebook {path} under {base}, the notebook root of the "
+                               "server (Jupyter's root directory, or the directory "
+                               "`nbripple serve --root` names)")
+    return target
+
+
+def notebook_form(ws: Workspace, notebook: Path) -> RunForm:
+    """What running ``notebook`` would use now: each parameter of its parameters cell,
+    each input resolved by its smart default."""
+    raw, path = read_notebook(notebook, None)
+    prepared = prepare_notebook(ws, raw, path, {}, None, None, snapshot=False)
+    return RunForm(str(path), prepared.kernel_name, form_fields(ws, prepared, {}, {}))
+
+
+def launch_notebook(ws: Workspace, launcher: Launcher, notebook: Path,
+                    parameters: dict[str, Any] | None = None) -> Execution:
+    """Run ``notebook`` now with ``parameters`` (checked as ``nbripple run`` checks
+    them, before anything is created), as ``nbripple run`` would: in its own
+    directory. Returns the queued execution."""
+    given = dict(parameters or {})
+    checked = check(ws, notebook, given)
+    _check_types(checked.prepared, given)
+    return _start(ws, launcher, notebook=str(notebook), parameters=given,
+                  trigger={"type": "manual", "by": "api"})
+
+
+__all__ = ["FormField", "Launcher", "NotebookPathError", "PlanForm", "RunForm", "form_fields",
+           "launch_notebook", "launch_plan", "notebook_form", "notebook_under", "plan_form",
+           "relaunch", "relaunch_form", "rerun"]

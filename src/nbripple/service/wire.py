@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .backup import BackupResult
     from .doctor import DoctorReport
     from .gc import GarbageReport
-    from .launching import FormField, PlanForm
+    from .launching import FormField, PlanForm, RunForm
 
 JSON = dict[str, Any]
 
@@ -315,10 +315,19 @@ def form_field_dict(field: FormField) -> JSON:
         data.update(query=field.query, optional=field.optional,
                     value=field.resolved.ref if field.resolved else None,
                     resolved=version_dict(field.resolved) if field.resolved else None,
-                    problem=field.problem)
+                    problem=field.problem, artifact=field.artifact,
+                    choices=[choice_dict(v) for v in field.choices])
     else:
         data["value"] = field.value
     return data
+
+
+def choice_dict(version: ArtifactVersion) -> JSON:
+    """A version a form offers for an input: enough to tell it from the others."""
+    return {"ref": version.ref, "version": version.version,
+            "partitions": dict(version.partitions),
+            "time_partition": iso_utc(version.time_partition),
+            "created_at": iso_utc(version.created_at)}
 
 
 def plan_form_dict(form: PlanForm) -> JSON:
@@ -346,3 +355,23 @@ def health_dict(home: Path) -> JSON:
     except PackageNotFoundError:  # run from a source tree
         installed = None
     return {"status": "ok", "home": str(home), "version": installed}
+
+
+# -- the relaunch form and runs of a notebook file ----------------------------------------
+def run_form_dict(form: RunForm, path: str | None = None) -> JSON:
+    """``GET executions/{id}/form`` and ``GET notebooks/form``: the notebook and kernel,
+    and each parameter as the run would set it now (as :func:`plan_form_dict`). A
+    relaunch form names the execution, and gives each field the value the original
+    ran with (``previous``); a notebook's form, the ``path`` it was asked for."""
+    fields = [form_field_dict(f) for f in form.fields]
+    data: JSON = {"notebook": form.notebook, "kernel_name": form.kernel_name}
+    if path is not None:
+        data["path"] = path
+    if form.execution is not None:
+        ran = form.execution.parameters
+        for item in fields:
+            item["previous"] = ran.get(item["name"])
+        data["execution"] = execution_dict(form.execution)
+    data.update(parameters=[f for f in fields if not f["input"]],
+                inputs=[f for f in fields if f["input"]])
+    return data
