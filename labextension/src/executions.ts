@@ -1,6 +1,8 @@
 /**
  * The executions: id, notebook, status, trigger, duration and error, newest first;
- * one opens to its inputs and outputs (as links), its parameters and Rerun.
+ * one opens to its inputs and outputs (as links), its parameters, Rerun, Relaunch…
+ * (the launch form, pre-filled from the execution) and Open notebook. A launch form
+ * (a relaunch, or a run of a notebook file) shows above the list.
  */
 import { Notification } from '@jupyterlab/apputils';
 import { Signal, ISignal } from '@lumino/signaling';
@@ -8,9 +10,10 @@ import { Widget } from '@lumino/widgets';
 
 import { button, h, replaceChildren } from './dom';
 import { fields } from './artifact';
+import { ILaunchFormOptions, LaunchForm } from './form';
 import { baseName, durationText, shortId, timeText } from './format';
 import { Latest } from './latest';
-import { IExecution, IExecutionRow, NbrippleApi } from './request';
+import { IExecution, IExecutionRow, NbrippleApi, NotebookWhich } from './request';
 
 /** An execution's error as one line ('' when it did not fail). */
 export function errorText(error: IExecutionRow['error']): string {
@@ -18,6 +21,30 @@ export function errorText(error: IExecutionRow['error']): string {
     return '';
   }
   return [error.ename, error.evalue].filter(Boolean).join(': ') || JSON.stringify(error);
+}
+
+/** What started an execution, in a few words: `manual · plan predict`, `rerun of 1a2b3c4d`. */
+export function triggerText(trigger: IExecutionRow['trigger'], kind = ''): string {
+  if (!trigger) {
+    return kind;
+  }
+  const parts = [String(trigger.type ?? kind)];
+  if (trigger.plan) {
+    parts.push(`plan ${String(trigger.plan)}`);
+  }
+  if (trigger.artifact && trigger.version) {
+    parts.push(`by ${String(trigger.artifact)}@${String(trigger.version)}`);
+  }
+  if (trigger.of) {
+    parts.push(`of ${shortId(String(trigger.of))}`);
+  }
+  return parts.filter(Boolean).join(' · ');
+}
+
+/** An executed notebook (or the notebook it ran) was asked for. */
+export interface INotebookRequest {
+  id: string;
+  which: NotebookWhich;
 }
 
 export function executionItem(row: IExecutionRow, onOpen: (id: string) => void): HTMLElement {
@@ -34,13 +61,19 @@ export function executionItem(row: IExecutionRow, onOpen: (id: string) => void):
       'div',
       { class: 'jp-nbripple-meta' },
       h('span', {}, shortId(row.id)),
-      h('span', {}, row.trigger ?? row.kind),
+      h('span', {}, triggerText(row.trigger, row.kind)),
       h('span', {}, timeText(row.started_at)),
       h('span', {}, durationText(row.duration_s))
     ),
     row.error ? h('div', { class: 'jp-nbripple-error' }, errorText(row.error)) : null
   );
   item.addEventListener('click', () => onOpen(row.id));
+  item.addEventListener('keydown', event => {
+    if (event.key === 'Enter' || event.key === ' ') {
+      event.preventDefault();
+      onOpen(row.id);
+    }
+  });
   return item;
 }
 
@@ -51,7 +84,8 @@ export class ExecutionsView extends Widget {
     this._status = h('div', { class: 'jp-nbripple-status', role: 'status' });
     this._detail = h('div', { class: 'jp-nbripple-execution-detail' });
     this._list = h('ul', { class: 'jp-nbripple-results' });
-    this.node.append(this._detail, this._status, this._list);
+    this._formSlot = h('div', { class: 'jp-nbripple-form-slot' });
+    this.node.append(this._formSlot, this._detail, this._status, this._list);
   }
 
   /** A version ref was clicked (an input or an output). */
@@ -59,8 +93,8 @@ export class ExecutionsView extends Widget {
     return this._versionOpened;
   }
 
-  /** The executed notebook was asked for (its path, as the server gives it). */
-  get notebookOpened(): ISignal<this, string> {
+  /** The executed notebook (or the notebook it ran) was asked for. */
+  get notebookOpened(): ISignal<this, INotebookRequest> {
     return this._notebookOpened;
   }
 
@@ -109,9 +143,29 @@ export class ExecutionsView extends Widget {
         this._openId = null;
         replaceChildren(this._detail);
       }),
-      execution.notebook ? button('Rerun', () => void this.rerun(execution.id), { class: 'jp-nbripple-rerun' }) : null,
-      execution.output_notebook
-        ? button('Open executed notebook', () => this._notebookOpened.emit(execution.output_notebook as string))
+      execution.output_notebook_hash
+        ? button('Open notebook', () => this._notebookOpened.emit({ id: execution.id, which: 'output' }), {
+            class: 'jp-nbripple-open-notebook',
+            title: 'Open the executed notebook, with its outputs, in a tab'
+          })
+        : null,
+      execution.kind === 'notebook' && execution.notebook
+        ? button('Rerun', () => void this.rerun(execution.id), {
+            class: 'jp-nbripple-rerun',
+            title: 'Run the same notebook snapshot with the same inputs again'
+          })
+        : null,
+      execution.kind === 'notebook' && execution.notebook
+        ? button('Relaunch…', () => this.relaunch(execution.id), {
+            class: 'jp-nbripple-relaunch',
+            title: 'Run the notebook as it is now, with the same parameters or others'
+          })
+        : null,
+      execution.notebook_hash
+        ? button('Open input', () => this._notebookOpened.emit({ id: execution.id, which: 'input' }), {
+            class: 'jp-nbripple-open-input',
+            title: 'Open the notebook exactly as this execution ran it'
+          })
         : null
     );
     return h(
@@ -121,7 +175,7 @@ export class ExecutionsView extends Widget {
       fields([
         ['Id', execution.id],
         ['Status', execution.status],
-        ['Trigger', execution.trigger],
+        ['Trigger', triggerText(execution.trigger, execution.kind)],
         ['Started', timeText(execution.started_at)],
         ['Duration', durationText(execution.duration_s)],
         ['Error', errorText(execution.error)],
@@ -148,11 +202,64 @@ export class ExecutionsView extends Widget {
     }
   }
 
+  // -- launch forms: Relaunch…, and runs of a notebook file ------------------------
+
+  /** The launch form shown above the list (null: none). */
+  get form(): LaunchForm | null {
+    return this._form;
+  }
+
+  /** Open the Relaunch… form of execution `id` (pre-filled from it). */
+  relaunch(id: string): LaunchForm {
+    return this.showForm({
+      title: `Relaunch ${shortId(id)}`,
+      submitLabel: 'Relaunch',
+      load: () => this._api.relaunchForm(id),
+      submit: parameters => this._api.relaunch(id, parameters)
+    });
+  }
+
+  /** Open the form of a run of notebook `path` (relative to the Jupyter root). */
+  runNotebook(path: string): LaunchForm {
+    return this.showForm({
+      title: `Run ${baseName(path)}`,
+      submitLabel: 'Run',
+      load: () => this._api.notebookForm(path),
+      submit: parameters => this._api.runNotebook(path, parameters)
+    });
+  }
+
+  /** Show a launch form above the list (replacing one open); the run it starts opens. */
+  showForm(options: Omit<ILaunchFormOptions, 'done' | 'cancel'>): LaunchForm {
+    this.closeForm();
+    const form = new LaunchForm({
+      ...options,
+      done: execution => {
+        this.closeForm();
+        Notification.success(`${options.title}: started ${shortId(execution.id)}`, { autoClose: 3000 });
+        void this.refresh().then(() => this.open(execution.id));
+      },
+      cancel: () => this.closeForm()
+    });
+    this._form = form;
+    this._formSlot.appendChild(form.node);
+    form.node.scrollIntoView?.({ block: 'nearest' });
+    void form.load();
+    return form;
+  }
+
+  closeForm(): void {
+    this._form?.dispose();
+    this._form = null;
+  }
+
   private _status: HTMLElement;
   private _detail: HTMLElement;
   private _list: HTMLUListElement;
+  private _formSlot: HTMLElement;
+  private _form: LaunchForm | null = null;
   private _openId: string | null = null;
   private _latest = new Latest();
   private _versionOpened = new Signal<this, string>(this);
-  private _notebookOpened = new Signal<this, string>(this);
+  private _notebookOpened = new Signal<this, INotebookRequest>(this);
 }

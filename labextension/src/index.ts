@@ -9,8 +9,11 @@ import {
 } from '@jupyterlab/application';
 import { ICommandPalette, ISanitizer, InputDialog, Sanitizer } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
+import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
+import { INotebookTracker } from '@jupyterlab/notebook';
 import { LabIcon } from '@jupyterlab/ui-components';
 
+import { notebookOpener, registerNotebookCommands } from './notebooks';
 import { NbrippleSidebar } from './panel';
 import { NbrippleApi } from './request';
 
@@ -30,18 +33,21 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: 'nbripple:plugin',
   description: 'The nbripple sidebar: search, artifacts, cards, lineage, launch plans and executions.',
   autoStart: true,
-  optional: [ILayoutRestorer, ICommandPalette, ISanitizer, IDocumentManager],
+  optional: [ILayoutRestorer, ICommandPalette, ISanitizer, IDocumentManager, IFileBrowserFactory, INotebookTracker],
   activate: (
     app: JupyterFrontEnd,
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null,
     sanitizer: ISanitizer | null,
-    docManager: IDocumentManager | null
+    docManager: IDocumentManager | null,
+    fileBrowser: IFileBrowserFactory | null,
+    notebooks: INotebookTracker | null
   ): void => {
+    const api = new NbrippleApi(app.serviceManager.serverSettings);
     const sidebar = new NbrippleSidebar({
-      api: new NbrippleApi(app.serviceManager.serverSettings),
+      api,
       sanitizer: sanitizer ?? new Sanitizer(),
-      openPath: docManager ? path => void docManager.openOrReveal(path) : undefined
+      openNotebook: notebookOpener(app, api, docManager)
     });
     sidebar.title.icon = rippleIcon;
     sidebar.title.caption = 'nbripple';
@@ -104,6 +110,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
         palette.addItem({ command, category: 'nbripple' });
       }
     }
+
+    // Run with nbripple (a notebook file) and Show in nbripple (an artifact reference)
+    registerNotebookCommands(
+      app,
+      {
+        reveal,
+        runNotebook: path => sidebar.runNotebook(path),
+        openRef: ref => sidebar.openRef(ref)
+      },
+      { palette, docManager, fileBrowser, notebooks }
+    );
   }
 };
 

@@ -9,7 +9,7 @@ import { Panel, StackedPanel, Widget } from '@lumino/widgets';
 
 import { ArtifactView } from './artifact';
 import { button, h } from './dom';
-import { ExecutionsView } from './executions';
+import { ExecutionsView, INotebookRequest } from './executions';
 import { parseRef } from './format';
 import { affected, LiveLoop } from './live';
 import { PlansView } from './plans';
@@ -23,8 +23,8 @@ export type Section = (typeof SECTIONS)[number];
 export interface ISidebarOptions {
   api: NbrippleApi;
   sanitizer: IRenderMime.ISanitizer;
-  /** Open a file of the server's root in JupyterLab (an executed notebook). */
-  openPath?: (path: string) => void;
+  /** Open an execution's executed notebook (or the one it ran) in a JupyterLab tab. */
+  openNotebook?: (request: INotebookRequest) => void | Promise<void>;
 }
 
 export class NbrippleSidebar extends Panel {
@@ -43,10 +43,11 @@ export class NbrippleSidebar extends Panel {
     this.artifact.back.connect(() => this.showSearch());
     this.artifact.executionOpened.connect((_, id) => void this.openExecution(id));
     this.executions.versionOpened.connect((_, ref) => void this.openRef(ref));
-    if (options.openPath) {
-      const openPath = options.openPath;
-      this.executions.notebookOpened.connect((_, path) => openPath(path));
+    if (options.openNotebook) {
+      const openNotebook = options.openNotebook;
+      this.executions.notebookOpened.connect((_, request) => void openNotebook(request));
     }
+    this.plans.launched.connect((_, id) => void this.openExecution(id));
 
     this._nav = h('div', { class: 'jp-nbripple-nav', role: 'tablist' });
     for (const section of SECTIONS) {
@@ -136,6 +137,12 @@ export class NbrippleSidebar extends Panel {
   async openExecution(id: string): Promise<void> {
     this.showSection('Executions');
     await this.executions.open(id);
+  }
+
+  /** The parameters form of a run of notebook `path` (relative to the Jupyter root). */
+  runNotebook(path: string): void {
+    this.showSection('Executions');
+    this.executions.runNotebook(path);
   }
 
   /** Refresh what a batch of live changes affects (only what is on screen). */

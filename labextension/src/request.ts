@@ -31,7 +31,8 @@ export interface IExecutionRow extends IExecutionSummary {
   duration_s: number | null;
   /** What failed (`ename`, `evalue`, the cell), or null. */
   error: { ename?: string; evalue?: string; [key: string]: unknown } | null;
-  trigger: string | null;
+  /** What started it: `{type: 'manual', plan, ...}`, `{type: 'rerun', of}`, ... */
+  trigger: Record<string, unknown> | null;
   parent_id: string | null;
 }
 
@@ -355,4 +356,100 @@ export class NbrippleApi {
     }
     return this.request('live', { signal }, params);
   }
+
+  // -- launching: the forms, the runs, executed notebooks ---------------------------
+
+  /** Plan `name`'s launch form: each parameter and input as a launch would set it now. */
+  planForm(name: string): Promise<ILaunchForm> {
+    return this.request(`plans/${encodeURIComponent(name)}/form`);
+  }
+
+  /** Launch plan `name` with `parameters` overriding its own (202: the queued run). */
+  launchPlan(name: string, parameters: Record<string, unknown>): Promise<IExecutionRow> {
+    return this.post(`plans/${encodeURIComponent(name)}/launch`, { parameters });
+  }
+
+  /** What relaunching execution `id` would use now (with `previous` values). */
+  relaunchForm(id: string): Promise<ILaunchForm> {
+    return this.request(`executions/${encodeURIComponent(id)}/form`);
+  }
+
+  /** Relaunch execution `id`: the notebook now, `parameters` over what it was given. */
+  relaunch(id: string, parameters: Record<string, unknown>): Promise<IExecutionRow> {
+    return this.post(`executions/${encodeURIComponent(id)}/relaunch`, { parameters });
+  }
+
+  /** The form of a run of notebook `path` (relative to the server's notebook root). */
+  notebookForm(path: string): Promise<ILaunchForm> {
+    return this.request('notebooks/form', {}, new URLSearchParams({ path }));
+  }
+
+  /** Run notebook `path` (relative to the server's notebook root) with `parameters`. */
+  runNotebook(path: string, parameters: Record<string, unknown>): Promise<IExecutionRow> {
+    return this.post('notebooks/run', { path, parameters });
+  }
+
+  /** Execution `id`'s executed notebook (`input`: the notebook it ran) as nbformat JSON. */
+  executionNotebook(id: string, which: NotebookWhich = 'output'): Promise<Record<string, unknown>> {
+    return this.request(
+      `executions/${encodeURIComponent(id)}/notebook`,
+      {},
+      new URLSearchParams({ which })
+    );
+  }
 }
+
+// -- launching: the shapes of the forms (nbripple.service.wire) ---------------------
+
+/** A version a form offers for an input. */
+export interface IFormChoice {
+  ref: string;
+  version: number;
+  partitions: Record<string, string>;
+  time_partition: string | null;
+  created_at: string | null;
+}
+
+/**
+ * One parameter of a launch form. `value` is what the run would use now: a parameter's
+ * value (null when its default is no literal), an input's resolved ref (null: nothing
+ * matches, `problem` says why). `source`: `notebook`, `plan`, `trigger` or `execution`.
+ */
+export interface IFormField {
+  name: string;
+  /** integer, number, string, boolean, array, object, artifact, or null (no literal). */
+  type: string | null;
+  input: boolean;
+  /** The notebook's default, as written. */
+  declared: string;
+  source: string;
+  plan_value: unknown;
+  value: unknown;
+  /** A relaunch form: what the original execution ran with. */
+  previous?: unknown;
+  // inputs only
+  query?: string | null;
+  optional?: boolean;
+  resolved?: IVersion | null;
+  problem?: string | null;
+  artifact?: string | null;
+  choices?: IFormChoice[];
+}
+
+/** `GET plans/{name}/form`, `GET executions/{id}/form`, `GET notebooks/form`. */
+export interface ILaunchForm {
+  notebook: string;
+  kernel_name: string;
+  parameters: IFormField[];
+  inputs: IFormField[];
+  /** A plan's form. */
+  plan?: string;
+  version?: number;
+  active?: boolean;
+  /** A relaunch form: the execution relaunched. */
+  execution?: IExecutionSummary;
+  /** A notebook's form: the path asked for. */
+  path?: string;
+}
+
+export type NotebookWhich = 'output' | 'input';

@@ -107,3 +107,44 @@ describe('NbrippleApi', () => {
     expect(calls[0].url).toBe('http://lab.test/base/nbripple/api/live?timeout=10&cursor=f%3A2');
   });
 });
+
+describe('NbrippleApi: launching', () => {
+  it('asks for the three forms and escapes names, ids and paths', async () => {
+    const { api, calls } = client({ body: { parameters: [], inputs: [] } });
+    await api.planForm('odd/plan');
+    await api.relaunchForm('ab12');
+    await api.notebookForm('reports/daily run.ipynb');
+    expect(calls.map(c => c.url)).toEqual([
+      'http://lab.test/base/nbripple/api/plans/odd%2Fplan/form',
+      'http://lab.test/base/nbripple/api/executions/ab12/form',
+      'http://lab.test/base/nbripple/api/notebooks/form?path=reports%2Fdaily+run.ipynb'
+    ]);
+  });
+
+  it('posts launches, relaunches and notebook runs with their parameters', async () => {
+    const { api, calls } = client({ status: 202, body: { id: 'e1', status: 'queued' } });
+    await api.launchPlan('predict', { scale: 3 });
+    await api.relaunch('e0', { model: 'blessed_model@1' });
+    await api.runNotebook('a/b.ipynb', {});
+    expect(calls.map(c => [c.url.replace('http://lab.test/base/nbripple/api/', ''), c.init.method])).toEqual([
+      ['plans/predict/launch', 'POST'],
+      ['executions/e0/relaunch', 'POST'],
+      ['notebooks/run', 'POST']
+    ]);
+    expect(calls.map(c => JSON.parse(String(c.init.body)))).toEqual([
+      { parameters: { scale: 3 } },
+      { parameters: { model: 'blessed_model@1' } },
+      { path: 'a/b.ipynb', parameters: {} }
+    ]);
+  });
+
+  it('fetches an executed notebook, or the one it ran', async () => {
+    const { api, calls } = client({ body: { cells: [], nbformat: 4 } });
+    expect(await api.executionNotebook('e1')).toEqual({ cells: [], nbformat: 4 });
+    await api.executionNotebook('e1', 'input');
+    expect(calls.map(c => c.url)).toEqual([
+      'http://lab.test/base/nbripple/api/executions/e1/notebook?which=output',
+      'http://lab.test/base/nbripple/api/executions/e1/notebook?which=input'
+    ]);
+  });
+});
