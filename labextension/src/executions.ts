@@ -197,6 +197,9 @@ export class ExecutionsView extends Widget {
       const started = (await this._api.rerun(id)) as { id?: string };
       Notification.success(`Rerun started${started.id ? `: ${shortId(started.id)}` : ''}`, { autoClose: 3000 });
       await this.refresh();
+      if (started.id) {
+        await this.open(started.id);
+      }
     } catch (error) {
       Notification.error(`Could not rerun ${shortId(id)}: ${(error as Error).message}`);
     }

@@ -181,7 +181,8 @@ export function fieldHint(field: IFormField): string {
   if (field.input) {
     const query = field.query ?? field.declared;
     if (field.value) {
-      parts.push(`picked ${field.value}: the newest of ${query}`);
+      // a pinned ref picks itself; a query, its newest match
+      parts.push(/@\d+$/.test(query) ? `picked ${field.value}` : `picked ${field.value}: the newest of ${query}`);
     } else if (field.problem) {
       parts.push(field.problem);
     } else {

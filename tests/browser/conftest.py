@@ -217,10 +217,15 @@ def _start_lab(tmp: Path, port: int, home_base: Path | None = None) -> LabServer
     ]
     # The sidebar built from this checkout's sources (`jlpm build` in labextension/
     # writes src/nbripple/labextension) comes before any installed copy: a worktree or
-    # a clone tests its own build. Extra paths are searched first.
+    # a clone tests its own build. Extra paths are searched first. JupyterLab serves an
+    # extension's files from <path>/<its name>/static, so the build is linked as
+    # <tmp>/labextensions/nbripple (src/nbripple/labextension has another name).
     built = REPO_SRC / "nbripple" / "labextension" / "package.json"
     if built.exists():
-        cmd.append(f"--LabApp.extra_labextensions_path={built.parent.parent}")
+        extensions = tmp / "labextensions"
+        extensions.mkdir()
+        (extensions / "nbripple").symlink_to(built.parent, target_is_directory=True)
+        cmd.append(f"--LabApp.extra_labextensions_path={extensions}")
     log = tmp / f"jupyterlab-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(cmd, cwd=root, env=env, stdout=out,

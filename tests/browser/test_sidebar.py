@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -242,4 +243,248 @@ def test_a_version_made_by_another_process_appears_without_a_reload(lab: Lab) ->
     assert done.returncode == 0, done.stderr
     expect(panel.locator('.jp-nbripple-result[data-ref="fresh_from_elsewhere@1"]')
            ).to_be_visible(timeout=5_000)
+    no_errors(lab)
+
+
+# -- launching: Launch…, Relaunch…, Open notebook, Run with nbripple, Show in nbripple ----
+RUN_TIMEOUT_MS = 120_000
+
+
+def execution_ids(server: LabServer) -> set[str]:
+    return {e["id"] for e in api(server, "executions?limit=500")}
+
+
+def started_execution(lab: Lab, panel: Any, before: set[str]) -> str:
+    """The execution a form just started: the card the panel opened for it, of an
+    execution that was not there before."""
+    card = panel.locator(".jp-nbripple-execution-card")
+    expect(card).to_be_visible()
+    lab.page.wait_for_function(
+        "(before) => { const c = document.querySelector("
+        "'#nbripple-sidebar .jp-nbripple-execution-card');"
+        " return c && !before.includes(c.dataset.id); }", arg=sorted(before))
+    execution_id = card.get_attribute("data-id")
+    assert execution_id and execution_id not in before
+    return execution_id
+
+
+def finishes(panel: Any, execution_id: str) -> None:
+    """The execution's row in the Executions list turns succeeded (live, no reload)."""
+    row = panel.locator(f'.jp-nbripple-execution[data-id="{execution_id}"]')
+    expect(row).to_be_visible()
+    expect(row).to_have_attribute("data-status", "succeeded", timeout=RUN_TIMEOUT_MS)
+
+
+def demo_ops_run(server: LabServer) -> dict[str, Any]:
+    """The run of ops.ipynb that the demo's watcher started for blessed_model@2 (all
+    of it: parameters, inputs...)."""
+    row = next(e for e in api(server, "executions?limit=500")
+               if (e["trigger"] or {}).get("plan") == "trigger_ops"
+               and e["trigger"].get("type") not in ("manual", "relaunch", "rerun")
+               and e["status"] == "succeeded")
+    found: dict[str, Any] = api(server, f"executions/{row['id']}")
+    return found
+
+
+def open_execution(panel: Any, execution_id: str) -> Any:
+    panel.locator('.jp-nbripple-nav-item[data-section="Executions"]').click()
+    panel.locator(f'.jp-nbripple-execution[data-id="{execution_id}"]').click()
+    card = panel.locator(f'.jp-nbripple-execution-card[data-id="{execution_id}"]')
+    expect(card).to_be_visible()
+    return card
+
+
+def test_a_plan_launched_from_the_form_with_an_override_finishes_in_the_executions(
+        lab: Lab) -> None:
+    panel = open_panel(lab)
+    expected = api(lab.server, "plans/trigger_ops/form")
+    picked = expected["inputs"][0]["value"]
+    assert picked and picked.startswith("blessed_model@"), expected
+    before = execution_ids(lab.server)
+    panel.locator('.jp-nbripple-nav-item[data-section="Plans"]').click()
+    panel.locator('.jp-nbripple-plan[data-plan="trigger_ops"] .jp-nbripple-launch').click()
+    form = panel.locator(".jp-nbripple-form")
+    expect(form).to_have_attribute("data-state", "ready")
+    batch = form.locator('[data-name="batch"] input')
+    expect(batch).to_have_value("5")
+    expect(batch).to_be_focused()
+    model = form.locator('[data-name="model"] select')
+    expect(model).to_have_value(picked)
+    expect(form.locator('[data-name="model"] .jp-nbripple-form-hint')).to_contain_text(
+        f"picked {picked}")
+    assert model.locator("option").count() >= 3  # the versions to pick from, and Other
+    shots = lab.server.tmp / "screenshots"
+    shots.mkdir(exist_ok=True)
+    panel.screenshot(path=str(shots / "launch-form-light.png"))
+    lab.page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "
+                      "{theme: 'JupyterLab Dark'})")
+    lab.page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+    lab.page.wait_for_timeout(500)  # the theme's stylesheet applies
+    panel.screenshot(path=str(shots / "launch-form-dark.png"))
+    lab.page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "
+                      "{theme: 'JupyterLab Light'})")
+    lab.page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
+    batch.fill("7")
+    batch.press("Enter")  # the keyboard submits
+    expect(form).to_have_count(0)  # the form closes, the run opens under Executions
+    assert panel.get_attribute("data-section") == "Executions"
+    execution_id = started_execution(lab, panel, before)
+    finishes(panel, execution_id)
+    ran = api(lab.server, f"executions/{execution_id}")
+    assert ran["parameters"] == {"batch": 7, "model": picked}, ran
+    assert ran["requested"]["batch"] == 7 and ran["trigger"]["plan"] == "trigger_ops", ran
+    expect(panel.locator(f'.jp-nbripple-execution[data-id="{execution_id}"]')).to_contain_text(
+        "manual · plan trigger_ops")
+    no_errors(lab)
+
+
+def test_an_execution_relaunched_from_the_form_with_an_override(lab: Lab) -> None:
+    original = demo_ops_run(lab.server)
+    panel = open_panel(lab)
+    before = execution_ids(lab.server)
+    card = open_execution(panel, original["id"])
+    card.locator(".jp-nbripple-relaunch").click()
+    form = panel.locator(".jp-nbripple-form")
+    expect(form).to_have_attribute("data-state", "ready")
+    expect(form.locator(".jp-nbripple-subtitle")).to_have_text(f"Relaunch {original['id'][:8]}")
+    expect(form.locator('[data-name="batch"] input')).to_have_value("5")
+    pinned = original["parameters"]["model"]
+    expect(form.locator('[data-name="model"] select')).to_have_value(pinned)
+    expect(form.locator('[data-name="model"] .jp-nbripple-form-hint')).to_contain_text(
+        "given to the original run")
+    form.locator('[data-name="batch"] input').fill("3")
+    form.locator(".jp-nbripple-form-submit").click()
+    expect(form).to_have_count(0)
+    execution_id = started_execution(lab, panel, before)
+    finishes(panel, execution_id)
+    ran = api(lab.server, f"executions/{execution_id}")
+    assert ran["parameters"] == {"batch": 3, "model": pinned}, ran
+    assert ran["trigger"] == {"type": "relaunch", "of": original["id"]}, ran
+    no_errors(lab)
+
+
+_NOTEBOOK_TAB_JS = """
+(path) => {
+  const w = window.jupyterapp.shell.currentWidget;
+  if (!w || !w.context || w.context.path !== path || !w.context.isReady) { return null; }
+  const cells = w.content.model.cells;
+  const out = [];
+  for (let i = 0; i < cells.length; i++) {
+    const cell = cells.get(i);
+    out.push({type: cell.type, source: cell.sharedModel.getSource(),
+              outputs: cell.type === 'code' ? cell.outputs.toJSON() : []});
+  }
+  return out;
+}
+"""
+
+
+def test_the_executed_notebook_opens_in_a_tab_with_its_cells_and_outputs(lab: Lab) -> None:
+    original = demo_ops_run(lab.server)
+    panel = open_panel(lab)
+    card = open_execution(panel, original["id"])
+    card.locator(".jp-nbripple-open-notebook").click()
+    path = f"nbripple-runs/{original['id']}.ipynb"
+    lab.page.wait_for_function(f"(p) => !!({_NOTEBOOK_TAB_JS})(p)", arg=path, timeout=60_000)
+    cells = lab.page.evaluate(_NOTEBOOK_TAB_JS, path)
+    sources = [c["source"] for c in cells]
+    assert any(s.startswith("# Parameters") and "model = " in s for s in sources), sources
+    results = [o for c in cells for o in c["outputs"] if o["output_type"] == "execute_result"]
+    assert results, cells  # table.to_pylist() of the run
+    tab = lab.page.locator(".jp-NotebookPanel:visible")
+    expect(tab.locator(".jp-OutputArea-output").first).to_be_visible()
+    expect(lab.page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")).to_contain_text(
+        f"{original['id']}.ipynb")
+    assert (lab.server.root / path).is_file()
+    # again: the open tab is revealed, nothing is written twice
+    mtime = (lab.server.root / path).stat().st_mtime_ns
+    card.locator(".jp-nbripple-open-notebook").click()
+    lab.page.wait_for_function(f"(p) => !!({_NOTEBOOK_TAB_JS})(p)", arg=path)
+    assert (lab.server.root / path).stat().st_mtime_ns == mtime
+    no_errors(lab)
+
+
+def write_parameterized(root: Path, name: str, cells: list[str]) -> Path:
+    """A notebook in the Jupyter root whose first cell is its parameters cell."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nbformat.write(nb, root / name)
+    return root / name
+
+
+def test_run_with_nbripple_on_a_notebook_file_runs_it_with_its_parameters(lab: Lab) -> None:
+    notebook = write_parameterized(lab.server.root, "greeter.ipynb",
+                                   ["greeting = 'hi'\ntimes = 2", "print(greeting * times)"])
+    page = lab.page
+    page.goto(lab.server.url("lab"))
+    page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.restored)",
+                           timeout=60_000)
+    page.evaluate("() => window.jupyterapp.restored.then(() => true)")
+    browser_tab = page.locator('.jp-SideBar .lm-TabBar-tab[data-id="filebrowser"]')
+    if not page.locator("#filebrowser").is_visible():
+        browser_tab.click()
+    item = page.locator('.jp-DirListing-item[data-file-type="notebook"]',
+                        has_text="greeter.ipynb")
+    expect(item).to_be_visible()
+    before = execution_ids(lab.server)
+    item.click(button="right")
+    page.locator(".lm-Menu-item", has_text="Run with nbripple…").click()
+    panel = page.locator(SIDEBAR)
+    expect(panel).to_be_visible()
+    form = panel.locator(".jp-nbripple-form")
+    expect(form).to_have_attribute("data-state", "ready")
+    expect(form.locator(".jp-nbripple-subtitle")).to_have_text("Run greeter.ipynb")
+    expect(form.locator('[data-name="greeting"] input')).to_have_value("hi")
+    times = form.locator('[data-name="times"] input')
+    expect(times).to_have_value("2")
+    times.fill("two")  # not an integer: refused in the form, nothing sent
+    form.locator(".jp-nbripple-form-submit").click()
+    expect(form.locator('[data-name="times"] .jp-nbripple-form-error')).to_have_text(
+        "times takes an integer, e.g. 3")
+    assert execution_ids(lab.server) == before
+    times.fill("3")
+    form.locator(".jp-nbripple-form-submit").click()
+    expect(form).to_have_count(0)
+    execution_id = started_execution(lab, panel, before)
+    finishes(panel, execution_id)
+    ran = api(lab.server, f"executions/{execution_id}")
+    assert ran["parameters"] == {"times": 3}, ran
+    assert ran["notebook"] == str(notebook.resolve()), ran
+    assert ran["trigger"] == {"type": "manual", "by": "api"}, ran
+    executed = api(lab.server, f"executions/{execution_id}/notebook")
+    printed = [o.get("text") for c in executed["cells"] for o in c.get("outputs", [])
+               if o["output_type"] == "stream"]
+    assert printed in (["hihihi\n"], [["hihihi\n"]]), printed
+    no_errors(lab)
+
+
+def test_show_in_nbripple_opens_the_version_a_reference_in_a_cell_names(lab: Lab) -> None:
+    lab.write_notebook("refs.ipynb", ['ref = "blessed_model@1"'])
+    lab.open_notebook("refs.ipynb")
+    page = lab.page
+    page.evaluate("""() => {
+      const editor = window.jupyterapp.shell.currentWidget.content.activeCell.editor;
+      editor.setCursorPosition({line: 0, column: 12});
+    }""")
+    page.locator(".jp-Cell .cm-content", has_text="blessed_model@1").first.click(
+        button="right", position={"x": 90, "y": 8})
+    page.locator(".lm-Menu-item", has_text="Show in nbripple").click()
+    artifact = page.locator(f"{SIDEBAR} .jp-nbripple-artifact")
+    expect(artifact).to_have_attribute("data-ref", "blessed_model@1")
+    expect(artifact).to_have_attribute("data-state", "ready")
+    # from the palette's command, with a query URI selected
+    page.evaluate("""() => {
+      const cell = window.jupyterapp.shell.currentWidget.content.activeCell;
+      cell.model.sharedModel.setSource('m = "nbripple://blessed_model?blessed=true"');
+      cell.editor.setSelection({start: {line: 0, column: 4}, end: {line: 0, column: 43}});
+      return window.jupyterapp.commands.execute('nbripple:show-artifact');
+    }""")
+    newest_blessed = api(lab.server, "resolve?ref=" + urllib.parse.quote(
+        "nbripple://blessed_model?blessed=true"))["ref"]
+    expect(artifact).to_have_attribute("data-ref", newest_blessed)
     no_errors(lab)
