@@ -19,7 +19,7 @@ from ..display import usage_snippet
 from ..errors import InvalidReference, ServerStateError
 from ..model import ArtifactVersion, Execution
 from ..refs import Pinned, validate_name
-from . import launching, wire
+from . import launching, preview, wire
 from .feed import ChangeFeed
 from .launching import Launcher
 from .plans import live_watchers, overview, recent_firings
@@ -227,3 +227,15 @@ __all__ = [
     "version_detail",
     "watcher_state",
 ]
+
+
+# -- the Object tab's preview ------------------------------------------------------------
+def version_preview(ws: Workspace, name: str, number: int,
+                    rows: int = preview.DEFAULT_ROWS) -> JSON:
+    """What version ``number`` of ``name`` holds: a table's schema and first ``rows``
+    rows, a directory's files, a value's short repr, or why there is no preview."""
+    rows = preview.check_rows(rows)  # before any lookup: a bad size is the caller's
+    return preview.version_preview(ws, _pinned(ws, name, number), rows)
+
+
+__all__ += ["version_preview"]
