@@ -13,7 +13,8 @@ import { button, h, replaceChildren } from './dom';
 import { baseName, partitionText, shortId, sizeText, timeText } from './format';
 import { Latest } from './latest';
 import { LineageView } from './lineage';
-import { ICardView, IExecutionSummary, IVersionDetail, NbrippleApi } from './request';
+import { PREVIEW_ROWS, renderPreview } from './preview';
+import { ICardView, IExecutionSummary, IPreview, IVersionDetail, NbrippleApi } from './request';
 
 export const TABS = ['Overview', 'Object', 'Card', 'Lineage'] as const;
 export type Tab = (typeof TABS)[number];
@@ -123,6 +124,7 @@ export class ArtifactView extends Widget {
       }
       this._detail = detail;
       this._card = null;
+      this._preview = null;
       this.node.dataset.ref = detail.ref;
       this.select('Overview');
       this.node.dataset.state = 'ready';
@@ -162,6 +164,7 @@ export class ArtifactView extends Widget {
         break;
       case 'Object':
         this._body.append(this.object(detail));
+        void this.showPreview(detail);
         break;
       case 'Card':
         void this.showCard(detail);
@@ -244,6 +247,34 @@ export class ArtifactView extends Widget {
     );
   }
 
+  /** The Object tab's preview (first rows, files, value), loaded after the fields. */
+  async showPreview(detail: IVersionDetail): Promise<void> {
+    const title = h('div', { class: 'jp-nbripple-subtitle' }, 'Preview');
+    const holder = h(
+      'div',
+      { class: 'jp-nbripple-preview', 'data-state': 'loading' },
+      title,
+      h('div', { class: 'jp-nbripple-status' }, 'Loading…')
+    );
+    this._body.append(holder);
+    try {
+      const preview =
+        this._preview?.ref === detail.ref
+          ? this._preview
+          : await this._api.preview(detail.name, detail.version, PREVIEW_ROWS);
+      if (this._detail !== detail) {
+        return; // another version was opened meanwhile
+      }
+      this._preview = preview;
+      replaceChildren(holder, title, renderPreview(preview));
+      holder.dataset.state = 'ready';
+    } catch (error) {
+      // e.g. the blob is gone from the store: one line in the tab, nothing else breaks
+      replaceChildren(holder, title, h('div', { class: 'jp-nbripple-error' }, (error as Error).message));
+      holder.dataset.state = 'error';
+    }
+  }
+
   async showCard(detail: IVersionDetail): Promise<void> {
     const holder = h('div', { class: 'jp-nbripple-card' }, 'Loading the card…');
     this._body.append(holder);
@@ -319,6 +350,7 @@ export class ArtifactView extends Widget {
   private _tab: Tab = 'Overview';
   private _detail: IVersionDetail | null = null;
   private _card: ICardView | null = null;
+  private _preview: IPreview | null = null;
   private _latest = new Latest();
   private _executionOpened = new Signal<this, string>(this);
   private _back = new Signal<this, void>(this);

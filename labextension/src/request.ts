@@ -355,4 +355,48 @@ export class NbrippleApi {
     }
     return this.request('live', { signal }, params);
   }
+
+  // -- the Object tab's preview ---------------------------------------------------------
+
+  /** What a version holds: a table's first `rows` rows, a directory's files, a value. */
+  preview(name: string, version: number, rows?: number, signal?: AbortSignal): Promise<IPreview> {
+    const params = rows === undefined ? undefined : new URLSearchParams({ rows: String(rows) });
+    return this.request(`${versionPath(name, version)}/preview`, { signal }, params);
+  }
+}
+
+// -- the Object tab's preview (`GET versions/{name}/{n}/preview`) -------------------------
+
+/** A table cell: JSON as the server wrote it (NaN, huge integers, bytes, dates as text). */
+export type PreviewCell = string | number | boolean | null;
+
+/** One entry of a directory (a file with its size, or a link with its target). */
+export interface IPreviewFile {
+  path: string;
+  size?: number;
+  target?: string;
+}
+
+export interface IPreview {
+  ref: string;
+  kind: string;
+  size: number | null;
+  /** Which of the fields below are there ('none': only `message`). */
+  preview: 'table' | 'files' | 'value' | 'none';
+  /** Whether the blob was checked against its hash (large tables are read in part). */
+  verified?: boolean;
+  message?: string;
+  // table
+  columns?: { name: string; type: string }[];
+  columns_total?: number;
+  rows?: PreviewCell[][];
+  num_rows?: number;
+  // files
+  files?: IPreviewFile[];
+  total?: number;
+  /** Rows or entries not shown. */
+  more?: number;
+  // value
+  repr?: string;
+  python_type?: string | null;
 }

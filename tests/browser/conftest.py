@@ -217,10 +217,15 @@ def _start_lab(tmp: Path, port: int, home_base: Path | None = None) -> LabServer
     ]
     # The sidebar built from this checkout's sources (`jlpm build` in labextension/
     # writes src/nbripple/labextension) comes before any installed copy: a worktree or
-    # a clone tests its own build. Extra paths are searched first.
-    built = REPO_SRC / "nbripple" / "labextension" / "package.json"
-    if built.exists():
-        cmd.append(f"--LabApp.extra_labextensions_path={built.parent.parent}")
+    # a clone tests its own build. Extra paths are searched first, for the page's list
+    # of extensions and for their files alike, as <path>/<name>/: a copy of the build
+    # under its package name (src/nbripple itself would list the build but serve the
+    # installed copy's files, whose names differ).
+    built = REPO_SRC / "nbripple" / "labextension"
+    if (built / "package.json").exists():
+        extensions = tmp / "labextensions"
+        shutil.copytree(built, extensions / "nbripple")
+        cmd.append(f"--LabApp.extra_labextensions_path={extensions}")
     log = tmp / f"jupyterlab-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(cmd, cwd=root, env=env, stdout=out,
