@@ -43,7 +43,7 @@ jest: install
 test: install lint typecheck jest browser
 	$(PY) -m pytest
 
-BENCHES := catalog table run lineage watcher served
+BENCHES := catalog table run lineage watcher served sidebar
 
 # Every benchmark runs; the target fails if any missed a target (each exits 1 on a miss).
 bench: install
