@@ -32,10 +32,7 @@ export function fields(pairs: [string, string | Node | null | undefined][]): HTM
 }
 
 /** A link to an execution, or plain text when there is none. */
-function executionLink(
-  execution: IExecutionSummary,
-  open: (id: string) => void
-): HTMLElement {
+function executionLink(execution: IExecutionSummary, open: (id: string) => void): HTMLElement {
   const link = h(
     'a',
     {
@@ -129,7 +126,10 @@ export class ArtifactView extends Widget {
       this.select('Overview');
       this.node.dataset.state = 'ready';
     } catch (error) {
-      replaceChildren(this._body, h('div', { class: 'jp-nbripple-error' }, (error as Error).message));
+      replaceChildren(
+        this._body,
+        h('div', { class: 'jp-nbripple-error' }, (error as Error).message)
+      );
       this.node.dataset.state = 'error';
     }
   }
@@ -179,14 +179,22 @@ export class ArtifactView extends Widget {
   overview(detail: IVersionDetail): HTMLElement {
     const open = (id: string) => this._executionOpened.emit(id);
     const consumers = detail.consumers.length
-      ? h('ul', { class: 'jp-nbripple-list' }, ...detail.consumers.map(c => h('li', {}, executionLink(c, open))))
+      ? h(
+          'ul',
+          { class: 'jp-nbripple-list' },
+          ...detail.consumers.map(c => h('li', {}, executionLink(c, open)))
+        )
       : 'none yet';
     const snippet = h('pre', { class: 'jp-nbripple-snippet' }, detail.snippet);
-    const copy = button('Copy', () => {
-      Clipboard.copyToSystem(detail.snippet);
-      copy.textContent = 'Copied';
-      copy.dataset.copied = 'true';
-    }, { class: 'jp-nbripple-copy', title: 'Copy the line that loads this version' });
+    const copy = button(
+      'Copy',
+      () => {
+        Clipboard.copyToSystem(detail.snippet);
+        copy.textContent = 'Copied';
+        copy.dataset.copied = 'true';
+      },
+      { class: 'jp-nbripple-copy', title: 'Copy the line that loads this version' }
+    );
     return h(
       'div',
       { class: 'jp-nbripple-overview' },
@@ -210,21 +218,26 @@ export class ArtifactView extends Widget {
   }
 
   object(detail: IVersionDetail): HTMLElement {
-    const schema = detail.schema as { name?: string; type?: string }[] | Record<string, string> | null;
+    const schema = detail.schema as
+      { name?: string; type?: string }[] | Record<string, string> | null;
     let schemaEl: HTMLElement | null = null;
     if (Array.isArray(schema)) {
       schemaEl = h(
         'table',
         { class: 'jp-nbripple-schema' },
         h('tr', {}, h('th', {}, 'column'), h('th', {}, 'type')),
-        ...schema.map(c => h('tr', {}, h('td', {}, String(c.name ?? '')), h('td', {}, String(c.type ?? ''))))
+        ...schema.map(c =>
+          h('tr', {}, h('td', {}, String(c.name ?? '')), h('td', {}, String(c.type ?? '')))
+        )
       );
     } else if (schema && typeof schema === 'object') {
       schemaEl = h(
         'table',
         { class: 'jp-nbripple-schema' },
         h('tr', {}, h('th', {}, 'column'), h('th', {}, 'type')),
-        ...Object.entries(schema).map(([k, v]) => h('tr', {}, h('td', {}, k), h('td', {}, String(v))))
+        ...Object.entries(schema).map(([k, v]) =>
+          h('tr', {}, h('td', {}, k), h('td', {}, String(v)))
+        )
       );
     }
     return h(
@@ -270,7 +283,11 @@ export class ArtifactView extends Widget {
       holder.dataset.state = 'ready';
     } catch (error) {
       // e.g. the blob is gone from the store: one line in the tab, nothing else breaks
-      replaceChildren(holder, title, h('div', { class: 'jp-nbripple-error' }, (error as Error).message));
+      replaceChildren(
+        holder,
+        title,
+        h('div', { class: 'jp-nbripple-error' }, (error as Error).message)
+      );
       holder.dataset.state = 'error';
     }
   }
@@ -297,7 +314,9 @@ export class ArtifactView extends Widget {
     } else {
       rendered.textContent = 'No card yet.';
     }
-    const edit = button('Edit', () => void this.editCard(detail, card), { class: 'jp-nbripple-card-edit' });
+    const edit = button('Edit', () => void this.editCard(detail, card), {
+      class: 'jp-nbripple-card-edit'
+    });
     const history = h(
       'ol',
       { class: 'jp-nbripple-history' },

@@ -138,7 +138,11 @@ export function renderPreview(preview: IPreview): HTMLElement {
       break;
     default:
       holder.append(
-        h('div', { class: 'jp-nbripple-preview-none' }, preview.message ?? `no preview for kind ${preview.kind}`)
+        h(
+          'div',
+          { class: 'jp-nbripple-preview-none' },
+          preview.message ?? `no preview for kind ${preview.kind}`
+        )
       );
   }
   const note = unverifiedNote(preview);

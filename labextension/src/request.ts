@@ -213,9 +213,7 @@ function versionPath(name: string, version: number): string {
 // -- the client -------------------------------------------------------------------------
 
 export class NbrippleApi {
-  constructor(
-    readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()
-  ) {}
+  constructor(readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
 
   /** The URL of an endpoint (relative to the API's base path). */
   url(endpoint: string, params?: URLSearchParams): string {
@@ -225,11 +223,7 @@ export class NbrippleApi {
   }
 
   /** One request: the response's JSON, or an `ApiError`. */
-  async request<T>(
-    endpoint: string,
-    init: RequestInit = {},
-    params?: URLSearchParams
-  ): Promise<T> {
+  async request<T>(endpoint: string, init: RequestInit = {}, params?: URLSearchParams): Promise<T> {
     let response: Response;
     try {
       // 'no-cache', not Jupyter's default 'no-store': that one adds a cache-busting

@@ -83,7 +83,10 @@ describe('NbrippleApi', () => {
     expect(calls[0].url).toMatch(/plans\/trigger_ops\/deactivate$/);
     expect(calls[0].init.method).toBe('POST');
     expect(calls[1].init.method).toBe('PUT');
-    expect(JSON.parse(String(calls[1].init.body))).toEqual({ markdown: '# hi', card_type: 'model' });
+    expect(JSON.parse(String(calls[1].init.body))).toEqual({
+      markdown: '# hi',
+      card_type: 'model'
+    });
   });
 
   it('turns an error body into an ApiError with the class name and message', async () => {
