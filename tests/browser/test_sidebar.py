@@ -317,3 +317,29 @@ def test_the_object_tab_of_a_version_whose_blob_is_gone_says_so_in_one_line(
     errors = [line for line in lab.log.console if line.startswith("error:")
               and "404" not in line]
     assert not errors and not lab.log.page_errors, lab.log.dump()
+
+
+# -- the screenshots of the run ---------------------------------------------------------
+SCREENSHOTS = REPO / "build" / "screenshots"
+"""Where the run leaves its screenshots (git ignores build/): docs/sidebar.png and
+docs/sidebar-dark.png are panel-light.png and panel-dark.png of a run."""
+
+
+def test_the_run_saved_light_and_dark_screenshots(lab_server: LabServer,
+                                                 request: pytest.FixtureRequest) -> None:
+    import shutil
+
+    taker = test_search_opens_the_blessed_model_with_its_producer_and_a_copyable_snippet
+    if not any(getattr(item, "function", None) is taker for item in request.session.items):
+        pytest.skip("the test that takes the screenshots is not in this run")
+    shots = lab_server.tmp / "screenshots"
+    wanted = ["sidebar-light.png", "sidebar-dark.png", "panel-light.png", "panel-dark.png"]
+    missing = [name for name in wanted if not (shots / name).is_file()]
+    assert not missing, f"not saved by the run: {missing} (in {shots})"
+    for theme in ("sidebar", "panel"):  # the dark shot was taken after the theme changed
+        light, dark = ((shots / f"{theme}-{t}.png").read_bytes() for t in ("light", "dark"))
+        assert light.startswith(b"\x89PNG") and dark.startswith(b"\x89PNG") and light != dark
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for name in wanted:
+        shutil.copy2(shots / name, SCREENSHOTS / name)
+    print(f"\nscreenshots of this run in {SCREENSHOTS}")
