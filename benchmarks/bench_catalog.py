@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import nbripple as nr
 from _common import Check, gc_paused, judge, ms, percentile, print_table
 from nbripple.catalog import EmbeddedCatalog
+from nbripple.catalog.schema import MIGRATIONS
 
 N_ARTIFACTS = 100
 REGIONS = ["eu-west", "eu-north", "eu-south", "us-east", "us-west", "us-central",
@@ -59,7 +60,7 @@ def populate(ws: nr.Workspace, n_versions: int) -> None:
     keys = json.dumps(["region", "day"])
     with catalog.transaction() as con:
         con.executemany(
-            "INSERT INTO artifacts VALUES (?, ?, false, 'day', ?, ?, now()::TIMESTAMP, 0)",
+            "INSERT INTO artifacts VALUES (?, ?, false, 'day', ?, ?, now()::TIMESTAMP)",
             [[name, keys, kind, description] for name, kind, description in artifact_rows()],
         )
         con.execute("CREATE TEMP TABLE bench_names (idx INTEGER, name VARCHAR, kind VARCHAR)")
@@ -123,12 +124,7 @@ def populate(ws: nr.Workspace, n_versions: int) -> None:
             "INSERT INTO events SELECT seq, 'version', artifact, version, execution_id, "
             "created_at FROM versions"
         )
-        con.execute(
-            "UPDATE artifacts SET latest_version = m.n FROM "
-            "(SELECT artifact, max(version) AS n FROM versions GROUP BY artifact) m "
-            "WHERE artifacts.name = m.artifact"
-        )
-        con.execute("UPDATE meta SET value = ? WHERE key = 'seq'", [str(n_versions)])
+        con.execute(MIGRATIONS[2][1])  # heads: each artifact's newest, as commit keeps them
         con.execute("DROP TABLE bench_src")
         con.execute("DROP TABLE bench_names")
     con_check = catalog.last_event_seq()

@@ -48,7 +48,6 @@ import nbripple as nr
 from _common import Check, judge, percentile, print_table
 from bench_catalog import populate, sample_queries
 from nbripple.catalog import EmbeddedCatalog
-from nbripple.catalog.schema import MIGRATIONS
 from nbripple.catalog.served import ServedCatalog
 from nbripple.discovery import health_check, read_server_file
 
@@ -355,16 +354,6 @@ def measure_detection(root: Path, events: int) -> tuple[list[float], list[float]
 
 
 # -- 3. nr.get(query) --------------------------------------------------------------
-def fill_heads(ws: nr.Workspace) -> None:
-    """bench_catalog's bulk load leaves the ``heads`` table empty: fill it as the
-    schema migration that added it does (nr.get does not read it; searches would)."""
-    catalog = ws.catalog
-    assert isinstance(catalog, EmbeddedCatalog)
-    with catalog.transaction() as con:
-        con.execute("DELETE FROM heads")
-        con.execute(MIGRATIONS[2][1])
-
-
 def measure_gets(root: Path, n_versions: int, n_queries: int) -> dict[str, list[float]]:
     """Seconds per nr.get and per resolve, embedded and served, the phases alternating
     (embedded, served, embedded, served) over halves of the queries."""
@@ -372,7 +361,6 @@ def measure_gets(root: Path, n_versions: int, n_queries: int) -> dict[str, list[
     ws = nr.Workspace(home)
     started = time.perf_counter()
     populate(ws, n_versions)
-    fill_heads(ws)
     queries = sample_queries(ws, n_queries, random.Random(n_versions))
     ws.release()
     EmbeddedCatalog.close_all()  # the server must be the file's only holder

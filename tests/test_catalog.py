@@ -341,7 +341,13 @@ def test_heads_migration_rebuilds_latest_search_from_existing_versions(populated
     catalog.watcher_heartbeat("w-old", 1, "host-a")
     with catalog.connection() as con:  # type: ignore[attr-defined]
         # back to schema version 2: no heads table (V3), no watcher health (V4), no
-        # remembered requests (V5), no execution phases (V6)
+        # remembered requests (V5), no execution phases (V6), the two counters that
+        # every commit updated before heads replaced them (V7)
+        con.execute("ALTER TABLE artifacts ADD COLUMN latest_version INTEGER DEFAULT 0")
+        con.execute("UPDATE artifacts SET latest_version = m.n FROM (SELECT artifact, "
+                    "max(version) AS n FROM versions GROUP BY artifact) m "
+                    "WHERE artifacts.name = m.artifact")
+        con.execute("INSERT INTO meta SELECT 'seq', CAST(max(seq) AS VARCHAR) FROM versions")
         con.execute("DROP TABLE heads")
         con.execute("ALTER TABLE executions DROP COLUMN phases")
         con.execute("DROP TABLE requests")
@@ -361,3 +367,12 @@ def test_heads_migration_rebuilds_latest_search_from_existing_versions(populated
     }
     assert after == before
     assert nr.current().catalog.schema_version() == SCHEMA_VERSION  # type: ignore[attr-defined]
+    # Numbers and seqs go on from where the counters were.
+    decls = {d.name: d for d in nr.current().catalog.list_artifacts()}
+    top_seq = nr.current().catalog.last_event_seq()
+    decl = max(decls.values(), key=lambda d: d.latest_version)
+    assert decl.latest_version > 1
+    version = nr.Artifact(decl.name, partition_keys=list(decl.partition_keys)).create_from(
+        {"after": "migration"}, **{k: "x" for k in decl.partition_keys})
+    assert version.version == decl.latest_version + 1
+    assert version.seq == top_seq + 1

@@ -246,5 +246,14 @@ _V6 = [
     "ALTER TABLE executions ADD COLUMN phases VARCHAR",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6]
+# Version 7: an artifact's newest version number and the global seq are read from the
+# heads table (each artifact's '*' row holds its newest version and that version's
+# seq; the largest of those seqs is the newest of all) instead of two counters that
+# every commit had to update: a commit makes two statements fewer.
+_V7 = [
+    "ALTER TABLE artifacts DROP COLUMN latest_version",
+    "DELETE FROM meta WHERE key = 'seq'",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -28,8 +28,9 @@ BASE_PATH = "/nbripple/api/"
 def all_routes() -> list[tuple[str, type[ApiHandler]]]:
     """Every endpoint, relative to the base path: the REST API of :data:`ROUTES` and
     :data:`.actions.ACTION_ROUTES`, and the catalog methods writers call
-    (:data:`.rpc.RPC_ROUTES`)."""
-    return [*ROUTES, *ACTION_ROUTES, *RPC_ROUTES]
+    (:data:`.rpc.RPC_ROUTES`, first: tornado tries the rules in order, and writers call
+    them most)."""
+    return [*RPC_ROUTES, *ROUTES, *ACTION_ROUTES]
 
 
 def api_rules(ctx: ServerContext, base_path: str = BASE_PATH

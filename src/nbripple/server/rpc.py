@@ -26,10 +26,15 @@ class CatalogCall(ApiHandler):
                                  "commit fewer versions at once")
         key = self.request.headers.get("Idempotency-Key")
         first_try = self.request.headers.get("Idempotency-Attempt", "") == "1"
-        job = functools.partial(remote.call, self.ctx.ws, method, self.request.body, key,
-                                first_try=first_try)
         try:
-            answer = await IOLoop.current().run_in_executor(self.ctx.pool, job)
+            soon = (remote.commit_soon(self.ctx.ws, self.request.body, key, first_try=first_try)
+                    if method == "commit" and key is not None else None)
+            if soon is not None:  # the group commit settles it: no pool thread waits
+                answer = await soon
+            else:
+                job = functools.partial(remote.call, self.ctx.ws, method, self.request.body,
+                                        key, first_try=first_try)
+                answer = await IOLoop.current().run_in_executor(self.ctx.pool, job)
         except remote.Refused as exc:
             raise RequestProblem(exc.status, exc.kind, exc.message) from exc
         self.finish(answer)

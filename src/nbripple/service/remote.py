@@ -13,6 +13,8 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import re
 import sys
@@ -30,9 +32,10 @@ from .feed import FeedingCatalog
 from .workspace import Workspace
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
-GATHER_S = 0.002
-"""How long a group commit waits for more calls when the last group had several: a
-transaction's cost barely grows with its size, so fuller groups commit more per second."""
+GATHER_S = 0.004
+"""How long a group commit waits at most for more calls when the last group had
+several, until as many as the last group are queued: a transaction's cost barely grows
+with its size, so fuller groups commit more per second."""
 REMEMBER_FOR = timedelta(days=1)
 """How long an answer stays remembered by its idempotency key."""
 
@@ -101,61 +104,103 @@ def call(ws: Workspace, method: str, body: bytes, key: str | None, *,
         raise Refused("ValueError", str(exc)) from exc
 
 
+def commit_soon(ws: Workspace, body: bytes, key: str, *, first_try: bool = False
+                ) -> asyncio.Future[str] | None:
+    """A keyed ``commit`` for a caller on the event loop: checks and decodes the call
+    here, then queues it for the group commit of ``ws``'s catalog; the future of its
+    JSON answer. None when that catalog has no group commit (:func:`call` runs it)."""
+    if not KEY_PATTERN.match(key):
+        raise Refused("BadRequest", "Idempotency-Key must be 8-128 letters, digits or _.:-")
+    catalog: Any = ws.catalog
+    if not hasattr(catalog, "idempotent_commits"):
+        return None
+    args, kwargs = _arguments(body)
+    return _group_commit(catalog).submit_async(key, args, kwargs, first_try=first_try)
+
+
 class GroupCommit:
     """Concurrent ``commit`` calls made one transaction (DuckDB's cost is per statement
-    and per transaction, not per row): the first caller commits every call queued
-    while the previous group ran, each remembered under its own key; the others wait
-    for their answer. A group that fails is retried one call at a time, so a bad call
-    fails alone."""
+    and per transaction, not per row). Callers queue their call; one committer thread,
+    started when the first call comes and ending when the queue is empty, commits every
+    call queued while the previous group ran, each remembered under its own key. A
+    group that fails is retried one call at a time, so a bad call fails alone.
+
+    A caller on the event loop (:meth:`submit_async`, the server's handler) waits on a
+    future that the committer settles with one wake-up of the loop per group; no pool
+    thread waits for each call. :meth:`submit` blocks the calling thread instead."""
 
     def __init__(self, catalog: Any) -> None:
         self.catalog = catalog
         self._lock = threading.Lock()
+        self._company = threading.Condition(self._lock)
         self._queue: list[_Pending] = []
         self._busy = False
         self._last_size = 0
 
     def submit(self, key: str, args: list[Any], kwargs: dict[str, Any], *,
                first_try: bool = False) -> str:
-        """Commit one call with its group; ``first_try`` (the client says it never sent
-        this key before) spares the group the lookup of remembered answers."""
-        try:
-            pending = _Pending(key, *_commit_arguments(args, kwargs))
-            pending.first_try = first_try
-        except (TypeError, ValueError) as exc:
-            raise Refused(type(exc).__name__, str(exc)) from exc
-        with self._lock:
-            self._queue.append(pending)
-            lead = not self._busy
-            self._busy = True
-        if not lead:
-            pending.done.wait()
-            if not pending.lead:
-                return pending.outcome()
-        self._run_groups()
+        """Commit one call with its group and wait for its answer; ``first_try`` (the
+        client says it never sent this key before) spares the group the lookup of
+        remembered answers."""
+        pending = self._pending(key, args, kwargs, first_try)
+        pending.done = threading.Event()
+        self._enqueue(pending)
+        pending.done.wait()
         return pending.outcome()
 
-    def _run_groups(self) -> None:
-        """Commit what is queued as one group; then hand over (or stop). When the last
-        group had company, wait :data:`GATHER_S` first for the writers that are on
-        their way (a lone writer never waits)."""
-        if self._last_size > 1:
-            time.sleep(GATHER_S)
-        with self._lock:
-            group, self._queue = self._queue, []
-            self._last_size = len(group)
+    def submit_async(self, key: str, args: list[Any], kwargs: dict[str, Any], *,
+                     first_try: bool = False) -> asyncio.Future[str]:
+        """:meth:`submit` for a caller on the running event loop: the future of the
+        answer (or of the call's error)."""
+        pending = self._pending(key, args, kwargs, first_try)
+        pending.loop = asyncio.get_running_loop()
+        pending.future = pending.loop.create_future()
+        self._enqueue(pending)
+        return pending.future
+
+    @staticmethod
+    def _pending(key: str, args: list[Any], kwargs: dict[str, Any], first_try: bool
+                 ) -> _Pending:
         try:
-            self._commit(group)
-        finally:
+            pending = _Pending(key, *_commit_arguments(args, kwargs))
+        except (TypeError, ValueError) as exc:
+            raise Refused(type(exc).__name__, str(exc)) from exc
+        pending.first_try = first_try
+        return pending
+
+    def _enqueue(self, pending: _Pending) -> None:
+        with self._lock:
+            self._queue.append(pending)
+            start, self._busy = not self._busy, True
+            if len(self._queue) >= self._last_size:
+                self._company.notify()
+        if start:
+            threading.Thread(target=self._run_groups, name="nbripple-group-commit",
+                             daemon=True).start()
+
+    def _run_groups(self) -> None:
+        """Commit what is queued, group after group, until nothing is. When the last
+        group had company, first wait up to :data:`GATHER_S` for as many calls as it
+        had: its writers are on their way (a lone writer never waits)."""
+        while True:
             with self._lock:
-                if self._queue:  # the next group is led by its first caller
-                    successor = self._queue[0]
-                    successor.lead = True
-                    successor.done.set()
-                else:
+                deadline = time.monotonic() + GATHER_S
+                while (self._last_size > 1 and len(self._queue) < self._last_size
+                       and (left := deadline - time.monotonic()) > 0):
+                    self._company.wait(left)  # woken when the last group's size is queued
+                group, self._queue = self._queue, []
+                self._last_size = len(group)
+                if not group:
                     self._busy = False
-            for pending in group:
-                pending.done.set()
+                    return
+            try:
+                self._commit(group)
+            except BaseException as exc:  # every caller hears of it (then it goes on)
+                for pending in group:
+                    if pending.answer is None and pending.error is None:
+                        pending.error = exc
+            finally:
+                _settle(group)
 
     def _commit(self, group: list[_Pending], *, lookup: bool = False) -> None:
         calls = [(p.key, p.execution_id, p.new) for p in group]
@@ -173,12 +218,37 @@ class GroupCommit:
             pending.answer = answer
 
 
+def _settle(group: list[_Pending]) -> None:
+    """Hand each call of a committed group its outcome: one wake-up per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
+    for pending in group:
+        if pending.loop is not None:
+            by_loop.setdefault(pending.loop, []).append(pending)
+        elif pending.done is not None:
+            pending.done.set()
+    for loop, waiting in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(_resolve, waiting)
+
+
+def _resolve(waiting: list[_Pending]) -> None:
+    for pending in waiting:
+        assert pending.future is not None
+        if pending.future.done():  # the client went away
+            continue
+        try:
+            pending.future.set_result(pending.outcome())
+        except Exception as exc:  # the caller raises it
+            pending.future.set_exception(exc)
+
+
 class _Pending:
     def __init__(self, key: str, execution_id: str | None, new: list[Any]) -> None:
         self.key, self.execution_id, self.new = key, execution_id, new
-        self.done = threading.Event()
+        self.done: threading.Event | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.future: asyncio.Future[str] | None = None
         self.first_try = False
-        self.lead = False
         self.answer: str | None = None
         self.error: BaseException | None = None
 
@@ -194,7 +264,7 @@ class _Pending:
 
 
 def _commit_arguments(args: list[Any], kwargs: dict[str, Any]) -> tuple[str | None, list[Any]]:
-    bound = inspect.signature(_commit_signature).bind(*args, **kwargs)
+    bound = _COMMIT_SIGNATURE.bind(*args, **kwargs)
     execution_id, new = bound.arguments["execution_id"], bound.arguments["new"]
     if execution_id is not None and not isinstance(execution_id, str):
         raise TypeError("commit's execution_id must be a string or None")
@@ -205,6 +275,9 @@ def _commit_arguments(args: list[Any], kwargs: dict[str, Any]) -> tuple[str | No
 
 def _commit_signature(execution_id: str | None, new: list[Any]) -> None:
     """The signature of ``commit``, to bind a call's arguments to."""
+
+
+_COMMIT_SIGNATURE = inspect.signature(_commit_signature)
 
 
 def _answer(versions: list[Any]) -> str:
@@ -231,4 +304,5 @@ def forget_old_requests(ws: Workspace) -> int:
     return int(forget(ws.catalog.now() - REMEMBER_FOR))
 
 
-__all__ = ["KEY_PATTERN", "REMEMBER_FOR", "GroupCommit", "Refused", "call", "forget_old_requests"]
+__all__ = ["KEY_PATTERN", "REMEMBER_FOR", "GroupCommit", "Refused", "call", "commit_soon",
+           "forget_old_requests"]

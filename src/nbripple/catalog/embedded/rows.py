@@ -21,8 +21,10 @@ VERSION_COLUMNS = (
 VERSION_FROM = "versions v JOIN artifacts a ON a.name = v.artifact"
 # The same columns without the artifact description, which comes last.
 VERSION_ONLY_COLUMNS = VERSION_COLUMNS.rsplit(",", 1)[0]
-DECL_COLUMNS = ("name, partition_keys, time_partitioned, time_granularity, kind, "
-                "description, created_at, latest_version")
+DECL_COLUMNS = ("a.name, a.partition_keys, a.time_partitioned, a.time_granularity, a.kind, "
+                "a.description, a.created_at, coalesce(h.version, 0)")
+DECL_FROM = "artifacts a LEFT JOIN heads h ON h.artifact = a.name AND h.facet = '*'"
+"""An artifact's newest version is its '*' row of ``heads`` (schema version 7)."""
 EXECUTION_FIELDS = [f.name for f in fields(Execution) if not f.name.startswith("_")]
 EXECUTION_JSON = {"parameters", "requested", "error", "trigger", "phases"}
 FIRING_COLUMNS = (
@@ -50,7 +52,7 @@ def naive(value: datetime | None) -> datetime | None:
 
 
 def decl(row: Any) -> ArtifactDecl:
-    """An ``artifacts`` row (:data:`DECL_COLUMNS`) as a declaration."""
+    """An ``artifacts`` row with its newest version (:data:`DECL_COLUMNS`) as a declaration."""
     return ArtifactDecl(
         name=row[0],
         partition_keys=tuple(json.loads(row[1])),

@@ -13,7 +13,7 @@ from ...model import ArtifactDecl, ArtifactVersion, NewVersion
 from ...refs import Query
 from . import rows
 from .connection import ROW_CACHE_SIZE, CatalogConnection
-from .rows import DECL_COLUMNS, VERSION_COLUMNS, VERSION_FROM, naive, utcnow
+from .rows import DECL_COLUMNS, DECL_FROM, VERSION_COLUMNS, VERSION_FROM, naive, utcnow
 
 CHUNK = 200
 """Versions inserted by one set of statements (a longer commit takes several)."""
@@ -38,14 +38,15 @@ class VersionTables(CatalogConnection):
     def get_artifact(self, name: str) -> ArtifactDecl | None:
         """The declaration recorded for ``name``, or None."""
         with self.connection() as con:
-            row = con.execute(f"SELECT {DECL_COLUMNS} FROM artifacts WHERE name = ?",
+            row = con.execute(f"SELECT {DECL_COLUMNS} FROM {DECL_FROM} WHERE a.name = ?",
                               [name]).fetchone()
         return rows.decl(row) if row else None
 
     def list_artifacts(self) -> list[ArtifactDecl]:
         """Every artifact's declaration, by name."""
         with self.connection() as con:
-            found = con.execute(f"SELECT {DECL_COLUMNS} FROM artifacts ORDER BY name").fetchall()
+            found = con.execute(f"SELECT {DECL_COLUMNS} FROM {DECL_FROM} ORDER BY a.name"
+                                ).fetchall()
         return [rows.decl(row) for row in found]
 
     # -- committing ---------------------------------------------------------
@@ -88,19 +89,21 @@ class VersionTables(CatalogConnection):
         for _, item in items:
             decls.setdefault(item.artifact.name, item.artifact)
             counts[item.artifact.name] = counts.get(item.artifact.name, 0) + 1
-        # Number each artifact's new versions after its latest (new artifacts from 1)...
-        bumped = con.execute(
-            "UPDATE artifacts SET latest_version = latest_version + n.count "
-            "FROM (SELECT unnest(?::VARCHAR[]) AS name, unnest(?::INTEGER[]) AS count) n "
-            "WHERE artifacts.name = n.name "
-            "RETURNING artifacts.name, latest_version, description",
-            [list(counts), list(counts.values())]).fetchall()
-        next_number = {name: int(latest) - counts[name] + 1 for name, latest, _ in bumped}
-        description = {name: text for name, _, text in bumped}
+        # Number each artifact's new versions after its newest ('*' row of heads; new
+        # artifacts from 1) and take len(items) seqs after the newest of all: one read.
+        known = con.execute(
+            "SELECT m.seq, a.name, a.description, coalesce(h.version, 0) "
+            "FROM (SELECT coalesce(max(seq), 0) AS seq FROM heads WHERE facet = '*') m "
+            f"LEFT JOIN artifacts a ON a.name IN ({', '.join('?' * len(counts))}) "
+            "LEFT JOIN heads h ON h.artifact = a.name AND h.facet = '*'",
+            list(counts)).fetchall()
+        first_seq = int(known[0][0]) + 1
+        next_number = {name: int(newest) + 1 for _, name, _, newest in known if name}
+        description = {name: text for _, name, text, _ in known if name}
         fresh = [decl for name, decl in decls.items() if name not in next_number]
-        _many(con, "INSERT INTO artifacts VALUES {}", 8, [
+        _many(con, "INSERT INTO artifacts VALUES {}", 7, [
             [d.name, json.dumps(list(d.partition_keys)), d.time_partitioned,
-             d.time_granularity, d.kind, d.description, now, counts[d.name]] for d in fresh])
+             d.time_granularity, d.kind, d.description, now] for d in fresh])
         for decl in fresh:
             next_number[decl.name], description[decl.name] = 1, decl.description
         for name, decl in decls.items():  # a description given later fills an empty one
@@ -108,12 +111,6 @@ class VersionTables(CatalogConnection):
                 con.execute("UPDATE artifacts SET description = ? WHERE name = ?",
                             [decl.description, name])
                 description[name] = decl.description
-        # ... and take len(items) seqs of the one global sequence.
-        seq_row = con.execute(
-            "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + ? AS VARCHAR) "
-            "WHERE key = 'seq' RETURNING CAST(value AS BIGINT)", [len(items)]).fetchone()
-        assert seq_row is not None
-        first_seq = int(seq_row[0]) - len(items) + 1
         versions, heads, cards, events, found = [], {}, [], [], []
         for offset, (execution_id, item) in enumerate(items):
             name, seq = item.artifact.name, first_seq + offset
