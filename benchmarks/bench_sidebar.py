@@ -2,14 +2,13 @@
 against a served catalog of 100,000 versions.
 
 The catalog is bulk-loaded as ``bench_catalog.py`` loads it (100 artifacts, partitions
-region x day, cards on ~10 %), with the ``heads`` table filled as ``bench_served.py``
-fills it, plus a lineage in the same file: ``bench_chain@1`` consumed by step 1, which
-produces ``bench_chain@2`` and ``bench_side@1``, consumed by step 2, and so on; the
-graph downstream of ``bench_chain@1`` at depth ``all`` has ``1 + 3 x hops`` nodes (502).
-JupyterLab serves the home itself (its nbripple extension owns the catalog file), as
-for a user who opens the sidebar; it starts as the browser tests start it
-(``tests/browser/conftest.py``: the checkout's build of the sidebar, chromium through
-Playwright).
+region x day, cards on ~10 %), plus a lineage in the same file: ``bench_chain@1``
+consumed by step 1, which produces ``bench_chain@2`` and ``bench_side@1``, consumed by
+step 2, and so on; the graph downstream of ``bench_chain@1`` at depth ``all`` has
+``1 + 3 x hops`` nodes (502). JupyterLab serves the home itself (its nbripple extension
+owns the catalog file), as for a user who opens the sidebar; it starts as the browser
+tests start it (``tests/browser/conftest.py``: the checkout's build of the sidebar,
+chromium through Playwright).
 
 Every figure is timed **in the page** (``performance.now()``, a MutationObserver on the
 views' ``data-state``, then the next animation frame, when the browser paints), never
@@ -47,8 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import nbripple as nr
 from _common import Check, judge, median, percentile, print_table
 from bench_catalog import populate
-from bench_served import fill_heads
 from nbripple.catalog import EmbeddedCatalog
+from nbripple.catalog.schema import MIGRATIONS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,12 +89,12 @@ def browser_fixtures() -> ModuleType:
 # -- the catalog -------------------------------------------------------------------
 def populate_lineage(ws: nr.Workspace, hops: int) -> None:
     """Bulk-load the chain with its side outputs, after what ``populate`` loaded, in
-    the layout ``commit`` writes (executions, consumed, versions, artifacts, events)."""
+    the layout ``commit`` writes (executions, consumed, versions, artifacts, events,
+    heads)."""
     catalog = ws.catalog
     assert isinstance(catalog, EmbeddedCatalog)
     with catalog.transaction() as con:
-        [(base,)] = con.execute("SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'seq'"
-                                ).fetchall()
+        [(base,)] = con.execute("SELECT max(seq) FROM versions").fetchall()
         params = {"hops": hops, "base": base}
         con.execute(
             """
@@ -137,13 +136,13 @@ def populate_lineage(ws: nr.Workspace, hops: int) -> None:
             """, params)
         con.execute(
             "INSERT INTO artifacts SELECT artifact, '[]', false, 'day', 'value', "
-            "'the lineage of the sidebar benchmark', min(created_at), max(version) "
+            "'the lineage of the sidebar benchmark', min(created_at) "
             "FROM versions WHERE artifact IN ('bench_chain', 'bench_side') GROUP BY artifact")
         con.execute(
             "INSERT INTO events SELECT seq, 'version', artifact, version, execution_id, "
             "created_at FROM versions WHERE artifact IN ('bench_chain', 'bench_side')")
-        con.execute("UPDATE meta SET value = (SELECT CAST(max(seq) AS VARCHAR) FROM versions) "
-                    "WHERE key = 'seq'")
+        con.execute("DELETE FROM heads")  # each artifact's newest, as commit keeps them
+        con.execute(MIGRATIONS[2][1])
 
 
 def make_home(base: Path, n_versions: int, hops: int) -> float:
@@ -152,7 +151,6 @@ def make_home(base: Path, n_versions: int, hops: int) -> float:
     ws = nr.Workspace(nr.init_home(base))
     populate(ws, n_versions)
     populate_lineage(ws, hops)
-    fill_heads(ws)
     ws.release()
     EmbeddedCatalog.close_all()  # JupyterLab's extension must be the file's only holder
     return time.perf_counter() - started
