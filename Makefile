@@ -26,9 +26,14 @@ install: $(STAMP)
 demo: install
 	$(PY) notebooks/demo.py
 
+# ruff, the import layers, and the sidebar's eslint, prettier and stylelint (jlpm
+# lint:check, offline from node_modules; the build's `jlpm install` puts them there,
+# unless it found nothing to rebuild)
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks notebooks
 	$(VENV)/bin/lint-imports --no-cache
+	cd labextension && export PATH="$(abspath $(VENV))/bin:$$PATH" && \
+		{ test -x node_modules/.bin/eslint || jlpm install; } && jlpm lint:check
 
 typecheck: install
 	$(VENV)/bin/mypy
@@ -43,7 +48,7 @@ jest: install
 test: install lint typecheck jest browser
 	$(PY) -m pytest
 
-BENCHES := catalog table run lineage watcher served
+BENCHES := catalog table run lineage watcher served sidebar
 
 # Every benchmark runs; the target fails if any missed a target (each exits 1 on a miss).
 bench: install

@@ -13,7 +13,8 @@ import { button, h, replaceChildren } from './dom';
 import { baseName, partitionText, shortId, sizeText, timeText } from './format';
 import { Latest } from './latest';
 import { LineageView } from './lineage';
-import { ICardView, IExecutionSummary, IVersionDetail, NbrippleApi } from './request';
+import { PREVIEW_ROWS, renderPreview } from './preview';
+import { ICardView, IExecutionSummary, IPreview, IVersionDetail, NbrippleApi } from './request';
 
 export const TABS = ['Overview', 'Object', 'Card', 'Lineage'] as const;
 export type Tab = (typeof TABS)[number];
@@ -31,10 +32,7 @@ export function fields(pairs: [string, string | Node | null | undefined][]): HTM
 }
 
 /** A link to an execution, or plain text when there is none. */
-function executionLink(
-  execution: IExecutionSummary,
-  open: (id: string) => void
-): HTMLElement {
+function executionLink(execution: IExecutionSummary, open: (id: string) => void): HTMLElement {
   const link = h(
     'a',
     {
@@ -123,11 +121,15 @@ export class ArtifactView extends Widget {
       }
       this._detail = detail;
       this._card = null;
+      this._preview = null;
       this.node.dataset.ref = detail.ref;
       this.select('Overview');
       this.node.dataset.state = 'ready';
     } catch (error) {
-      replaceChildren(this._body, h('div', { class: 'jp-nbripple-error' }, (error as Error).message));
+      replaceChildren(
+        this._body,
+        h('div', { class: 'jp-nbripple-error' }, (error as Error).message)
+      );
       this.node.dataset.state = 'error';
     }
   }
@@ -162,6 +164,7 @@ export class ArtifactView extends Widget {
         break;
       case 'Object':
         this._body.append(this.object(detail));
+        void this.showPreview(detail);
         break;
       case 'Card':
         void this.showCard(detail);
@@ -176,14 +179,22 @@ export class ArtifactView extends Widget {
   overview(detail: IVersionDetail): HTMLElement {
     const open = (id: string) => this._executionOpened.emit(id);
     const consumers = detail.consumers.length
-      ? h('ul', { class: 'jp-nbripple-list' }, ...detail.consumers.map(c => h('li', {}, executionLink(c, open))))
+      ? h(
+          'ul',
+          { class: 'jp-nbripple-list' },
+          ...detail.consumers.map(c => h('li', {}, executionLink(c, open)))
+        )
       : 'none yet';
     const snippet = h('pre', { class: 'jp-nbripple-snippet' }, detail.snippet);
-    const copy = button('Copy', () => {
-      Clipboard.copyToSystem(detail.snippet);
-      copy.textContent = 'Copied';
-      copy.dataset.copied = 'true';
-    }, { class: 'jp-nbripple-copy', title: 'Copy the line that loads this version' });
+    const copy = button(
+      'Copy',
+      () => {
+        Clipboard.copyToSystem(detail.snippet);
+        copy.textContent = 'Copied';
+        copy.dataset.copied = 'true';
+      },
+      { class: 'jp-nbripple-copy', title: 'Copy the line that loads this version' }
+    );
     return h(
       'div',
       { class: 'jp-nbripple-overview' },
@@ -207,21 +218,26 @@ export class ArtifactView extends Widget {
   }
 
   object(detail: IVersionDetail): HTMLElement {
-    const schema = detail.schema as { name?: string; type?: string }[] | Record<string, string> | null;
+    const schema = detail.schema as
+      { name?: string; type?: string }[] | Record<string, string> | null;
     let schemaEl: HTMLElement | null = null;
     if (Array.isArray(schema)) {
       schemaEl = h(
         'table',
         { class: 'jp-nbripple-schema' },
         h('tr', {}, h('th', {}, 'column'), h('th', {}, 'type')),
-        ...schema.map(c => h('tr', {}, h('td', {}, String(c.name ?? '')), h('td', {}, String(c.type ?? ''))))
+        ...schema.map(c =>
+          h('tr', {}, h('td', {}, String(c.name ?? '')), h('td', {}, String(c.type ?? '')))
+        )
       );
     } else if (schema && typeof schema === 'object') {
       schemaEl = h(
         'table',
         { class: 'jp-nbripple-schema' },
         h('tr', {}, h('th', {}, 'column'), h('th', {}, 'type')),
-        ...Object.entries(schema).map(([k, v]) => h('tr', {}, h('td', {}, k), h('td', {}, String(v))))
+        ...Object.entries(schema).map(([k, v]) =>
+          h('tr', {}, h('td', {}, k), h('td', {}, String(v)))
+        )
       );
     }
     return h(
@@ -242,6 +258,38 @@ export class ArtifactView extends Widget {
         ]
       ])
     );
+  }
+
+  /** The Object tab's preview (first rows, files, value), loaded after the fields. */
+  async showPreview(detail: IVersionDetail): Promise<void> {
+    const title = h('div', { class: 'jp-nbripple-subtitle' }, 'Preview');
+    const holder = h(
+      'div',
+      { class: 'jp-nbripple-preview', 'data-state': 'loading' },
+      title,
+      h('div', { class: 'jp-nbripple-status' }, 'Loading…')
+    );
+    this._body.append(holder);
+    try {
+      const preview =
+        this._preview?.ref === detail.ref
+          ? this._preview
+          : await this._api.preview(detail.name, detail.version, PREVIEW_ROWS);
+      if (this._detail !== detail) {
+        return; // another version was opened meanwhile
+      }
+      this._preview = preview;
+      replaceChildren(holder, title, renderPreview(preview));
+      holder.dataset.state = 'ready';
+    } catch (error) {
+      // e.g. the blob is gone from the store: one line in the tab, nothing else breaks
+      replaceChildren(
+        holder,
+        title,
+        h('div', { class: 'jp-nbripple-error' }, (error as Error).message)
+      );
+      holder.dataset.state = 'error';
+    }
   }
 
   async showCard(detail: IVersionDetail): Promise<void> {
@@ -266,7 +314,9 @@ export class ArtifactView extends Widget {
     } else {
       rendered.textContent = 'No card yet.';
     }
-    const edit = button('Edit', () => void this.editCard(detail, card), { class: 'jp-nbripple-card-edit' });
+    const edit = button('Edit', () => void this.editCard(detail, card), {
+      class: 'jp-nbripple-card-edit'
+    });
     const history = h(
       'ol',
       { class: 'jp-nbripple-history' },
@@ -319,6 +369,7 @@ export class ArtifactView extends Widget {
   private _tab: Tab = 'Overview';
   private _detail: IVersionDetail | null = null;
   private _card: ICardView | null = null;
+  private _preview: IPreview | null = null;
   private _latest = new Latest();
   private _executionOpened = new Signal<this, string>(this);
   private _back = new Signal<this, void>(this);

@@ -54,7 +54,11 @@ export function executionItem(row: IExecutionRow, onOpen: (id: string) => void):
     h(
       'div',
       { class: 'jp-nbripple-result-head' },
-      h('span', { class: 'jp-nbripple-ref', title: row.notebook ?? '' }, baseName(row.notebook) || row.label || row.kind),
+      h(
+        'span',
+        { class: 'jp-nbripple-ref', title: row.notebook ?? '' },
+        baseName(row.notebook) || row.label || row.kind
+      ),
       h('span', { class: `jp-nbripple-status-badge jp-nbripple-${row.status}` }, row.status)
     ),
     h(
@@ -123,7 +127,10 @@ export class ExecutionsView extends Widget {
         replaceChildren(this._detail, this.detail(execution));
       }
     } catch (error) {
-      replaceChildren(this._detail, h('div', { class: 'jp-nbripple-error' }, (error as Error).message));
+      replaceChildren(
+        this._detail,
+        h('div', { class: 'jp-nbripple-error' }, (error as Error).message)
+      );
     }
   }
 
@@ -144,10 +151,14 @@ export class ExecutionsView extends Widget {
         replaceChildren(this._detail);
       }),
       execution.output_notebook_hash
-        ? button('Open notebook', () => this._notebookOpened.emit({ id: execution.id, which: 'output' }), {
-            class: 'jp-nbripple-open-notebook',
-            title: 'Open the executed notebook, with its outputs, in a tab'
-          })
+        ? button(
+            'Open notebook',
+            () => this._notebookOpened.emit({ id: execution.id, which: 'output' }),
+            {
+              class: 'jp-nbripple-open-notebook',
+              title: 'Open the executed notebook, with its outputs, in a tab'
+            }
+          )
         : null,
       execution.kind === 'notebook' && execution.notebook
         ? button('Rerun', () => void this.rerun(execution.id), {
@@ -162,16 +173,24 @@ export class ExecutionsView extends Widget {
           })
         : null,
       execution.notebook_hash
-        ? button('Open input', () => this._notebookOpened.emit({ id: execution.id, which: 'input' }), {
-            class: 'jp-nbripple-open-input',
-            title: 'Open the notebook exactly as this execution ran it'
-          })
+        ? button(
+            'Open input',
+            () => this._notebookOpened.emit({ id: execution.id, which: 'input' }),
+            {
+              class: 'jp-nbripple-open-input',
+              title: 'Open the notebook exactly as this execution ran it'
+            }
+          )
         : null
     );
     return h(
       'div',
       { class: 'jp-nbripple-execution-card', 'data-id': execution.id },
-      h('div', { class: 'jp-nbripple-subtitle' }, `${execution.notebook ?? execution.label ?? execution.kind}`),
+      h(
+        'div',
+        { class: 'jp-nbripple-subtitle' },
+        `${execution.notebook ?? execution.label ?? execution.kind}`
+      ),
       fields([
         ['Id', execution.id],
         ['Status', execution.status],
@@ -179,12 +198,26 @@ export class ExecutionsView extends Widget {
         ['Started', timeText(execution.started_at)],
         ['Duration', durationText(execution.duration_s)],
         ['Error', errorText(execution.error)],
-        ['Inputs', execution.inputs.length ? h('ul', { class: 'jp-nbripple-list' }, ...execution.inputs.map(i => refLink(i.ref))) : null],
-        ['Outputs', execution.outputs.length ? h('ul', { class: 'jp-nbripple-list' }, ...execution.outputs.map(refLink)) : null],
+        [
+          'Inputs',
+          execution.inputs.length
+            ? h('ul', { class: 'jp-nbripple-list' }, ...execution.inputs.map(i => refLink(i.ref)))
+            : null
+        ],
+        [
+          'Outputs',
+          execution.outputs.length
+            ? h('ul', { class: 'jp-nbripple-list' }, ...execution.outputs.map(refLink))
+            : null
+        ],
         [
           'Parameters',
           Object.keys(execution.parameters ?? {}).length
-            ? h('pre', { class: 'jp-nbripple-meta-json' }, JSON.stringify(execution.parameters, null, 2))
+            ? h(
+                'pre',
+                { class: 'jp-nbripple-meta-json' },
+                JSON.stringify(execution.parameters, null, 2)
+              )
             : null
         ]
       ]),
@@ -195,7 +228,9 @@ export class ExecutionsView extends Widget {
   async rerun(id: string): Promise<void> {
     try {
       const started = (await this._api.rerun(id)) as { id?: string };
-      Notification.success(`Rerun started${started.id ? `: ${shortId(started.id)}` : ''}`, { autoClose: 3000 });
+      Notification.success(`Rerun started${started.id ? `: ${shortId(started.id)}` : ''}`, {
+        autoClose: 3000
+      });
       await this.refresh();
       if (started.id) {
         await this.open(started.id);
@@ -239,7 +274,9 @@ export class ExecutionsView extends Widget {
       ...options,
       done: execution => {
         this.closeForm();
-        Notification.success(`${options.title}: started ${shortId(execution.id)}`, { autoClose: 3000 });
+        Notification.success(`${options.title}: started ${shortId(execution.id)}`, {
+          autoClose: 3000
+        });
         void this.refresh().then(() => this.open(execution.id));
       },
       cancel: () => this.closeForm()

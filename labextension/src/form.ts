@@ -73,14 +73,23 @@ export function parseField(field: IFormField, text: string): Parsed {
     if (!trimmed) {
       return field.optional
         ? { ok: true, value: null }
-        : { ok: false, error: `pick a version of ${field.artifact ?? 'the artifact'}, or type a ref` };
+        : {
+            ok: false,
+            error: `pick a version of ${field.artifact ?? 'the artifact'}, or type a ref`
+          };
     }
     const name = refArtifact(trimmed);
     if (name === null) {
-      return { ok: false, error: `not a ref: type ${field.artifact ?? 'name'}@3, or a query such as nbripple://${field.artifact ?? 'name'}?key=value` };
+      return {
+        ok: false,
+        error: `not a ref: type ${field.artifact ?? 'name'}@3, or a query such as nbripple://${field.artifact ?? 'name'}?key=value`
+      };
     }
     if (field.artifact && name !== field.artifact) {
-      return { ok: false, error: `${field.name} takes a version of ${field.artifact}, not of ${name}` };
+      return {
+        ok: false,
+        error: `${field.name} takes a version of ${field.artifact}, not of ${name}`
+      };
     }
     return { ok: true, value: trimmed };
   }
@@ -95,7 +104,9 @@ export function parseField(field: IFormField, text: string): Parsed {
         return fail('3');
       }
       const value = Number(trimmed);
-      return Number.isSafeInteger(value) ? { ok: true, value } : { ok: false, error: `${trimmed} is too large a number` };
+      return Number.isSafeInteger(value)
+        ? { ok: true, value }
+        : { ok: false, error: `${trimmed} is too large a number` };
     }
     case 'number': {
       const value = Number(trimmed);
@@ -103,7 +114,9 @@ export function parseField(field: IFormField, text: string): Parsed {
     }
     case 'boolean': {
       const lower = trimmed.toLowerCase();
-      return lower === 'true' || lower === 'false' ? { ok: true, value: lower === 'true' } : fail('true');
+      return lower === 'true' || lower === 'false'
+        ? { ok: true, value: lower === 'true' }
+        : fail('true');
     }
     case 'string':
       return { ok: true, value: text };
@@ -116,7 +129,8 @@ export function parseField(field: IFormField, text: string): Parsed {
         return fail(wanted === 'array' ? '[1, 2]' : '{"key": "value"}');
       }
       const isArray = Array.isArray(value);
-      const fits = wanted === 'array' ? isArray : value !== null && typeof value === 'object' && !isArray;
+      const fits =
+        wanted === 'array' ? isArray : value !== null && typeof value === 'object' && !isArray;
       return fits ? { ok: true, value } : fail(wanted === 'array' ? '[1, 2]' : '{"key": "value"}');
     }
     default: {
@@ -148,7 +162,8 @@ export function buildParameters(
     const text = texts[field.name];
     if (text === undefined || text === initialText(field)) {
       if (field.input && !field.optional && !initialText(field) && !text) {
-        errors[field.name] = `nothing matches ${field.query ?? field.declared} now: pick a version of ${field.artifact ?? 'the artifact'}, or type a ref`;
+        errors[field.name] =
+          `nothing matches ${field.query ?? field.declared} now: pick a version of ${field.artifact ?? 'the artifact'}, or type a ref`;
       }
       continue;
     }
@@ -182,7 +197,11 @@ export function fieldHint(field: IFormField): string {
     const query = field.query ?? field.declared;
     if (field.value) {
       // a pinned ref picks itself; a query, its newest match
-      parts.push(/@\d+$/.test(query) ? `picked ${field.value}` : `picked ${field.value}: the newest of ${query}`);
+      parts.push(
+        /@\d+$/.test(query)
+          ? `picked ${field.value}`
+          : `picked ${field.value}: the newest of ${query}`
+      );
     } else if (field.problem) {
       parts.push(field.problem);
     } else {
@@ -190,7 +209,9 @@ export function fieldHint(field: IFormField): string {
     }
     parts.push(SOURCES[field.source] ?? field.source);
   } else {
-    parts.push(`${SOURCES[field.source] ?? field.source}${field.source === 'notebook' ? `: ${field.declared}` : ''}`);
+    parts.push(
+      `${SOURCES[field.source] ?? field.source}${field.source === 'notebook' ? `: ${field.declared}` : ''}`
+    );
   }
   if (field.previous !== undefined && valueText(field.previous) !== initialText(field)) {
     parts.push(`the original ran with ${valueText(field.previous) || 'None'}`);
@@ -237,7 +258,10 @@ export class LaunchForm {
         this._options.cancel();
       }
     });
-    this._error = h('div', { class: 'jp-nbripple-form-error jp-nbripple-form-message', role: 'alert' });
+    this._error = h('div', {
+      class: 'jp-nbripple-form-error jp-nbripple-form-message',
+      role: 'alert'
+    });
     replaceChildren(
       this.node,
       h('div', { class: 'jp-nbripple-subtitle' }, _options.title),
@@ -289,16 +313,40 @@ export class LaunchForm {
     const fields = [...form.parameters, ...form.inputs];
     const section = (legend: string, items: IFormField[]) =>
       items.length
-        ? h('fieldset', { class: 'jp-nbripple-form-section' }, h('legend', {}, legend), ...items.map(f => this._row(f)))
+        ? h(
+            'fieldset',
+            { class: 'jp-nbripple-form-section' },
+            h('legend', {}, legend),
+            ...items.map(f => this._row(f))
+          )
         : null;
-    this._submit = h('button', { type: 'submit', class: 'jp-nbripple-button jp-mod-accept jp-nbripple-form-submit' }, this._options.submitLabel);
-    const cancel = h('button', { type: 'button', class: 'jp-nbripple-button jp-nbripple-form-cancel' }, 'Cancel');
+    this._submit = h(
+      'button',
+      { type: 'submit', class: 'jp-nbripple-button jp-mod-accept jp-nbripple-form-submit' },
+      this._options.submitLabel
+    );
+    const cancel = h(
+      'button',
+      { type: 'button', class: 'jp-nbripple-button jp-nbripple-form-cancel' },
+      'Cancel'
+    );
     cancel.addEventListener('click', () => this._options.cancel());
     replaceChildren(
       this.node,
       h('div', { class: 'jp-nbripple-subtitle' }, this._options.title),
-      h('div', { class: 'jp-nbripple-meta' }, h('span', { title: form.notebook }, form.path ?? form.notebook), h('span', {}, `kernel ${form.kernel_name}`)),
-      fields.length ? null : h('div', { class: 'jp-nbripple-status' }, 'This notebook has no parameters cell: it runs as it is.'),
+      h(
+        'div',
+        { class: 'jp-nbripple-meta' },
+        h('span', { title: form.notebook }, form.path ?? form.notebook),
+        h('span', {}, `kernel ${form.kernel_name}`)
+      ),
+      fields.length
+        ? null
+        : h(
+            'div',
+            { class: 'jp-nbripple-status' },
+            'This notebook has no parameters cell: it runs as it is.'
+          ),
       section('Parameters', form.parameters),
       section('Inputs', form.inputs),
       this._error,
@@ -349,7 +397,10 @@ export class LaunchForm {
       this.node.dataset.state = 'ready';
       this._submit?.removeAttribute('disabled');
       this._error.textContent = message;
-      const name = fieldOfMessage(message, fields.map(f => f.name));
+      const name = fieldOfMessage(
+        message,
+        fields.map(f => f.name)
+      );
       if (name) {
         this._rows.get(name)?.setError(message);
         this._rows.get(name)?.focus();
@@ -399,11 +450,20 @@ abstract class Row implements IRow {
     const id = `${formId}-${field.name}`;
     this.controlId = id;
     this._hint = h('div', { class: 'jp-nbripple-form-hint', id: `${id}-hint` }, fieldHint(field));
-    this._errorLine = h('div', { class: 'jp-nbripple-form-error', id: `${id}-error`, role: 'alert' });
+    this._errorLine = h('div', {
+      class: 'jp-nbripple-form-error',
+      id: `${id}-error`,
+      role: 'alert'
+    });
     this.node = h(
       'div',
       { class: 'jp-nbripple-form-field', 'data-name': field.name, 'data-changed': 'false' },
-      h('label', { for: id, class: 'jp-nbripple-form-label' }, h('span', { class: 'jp-nbripple-ref' }, field.name), h('span', { class: 'jp-nbripple-kind' }, kind))
+      h(
+        'label',
+        { for: id, class: 'jp-nbripple-form-label' },
+        h('span', { class: 'jp-nbripple-ref' }, field.name),
+        h('span', { class: 'jp-nbripple-kind' }, kind)
+      )
     );
   }
 
@@ -446,7 +506,12 @@ class ParameterRow extends Row {
     super(field, formId, field.type ?? 'any value');
     const initial = initialText(field);
     if (field.type === 'boolean') {
-      this._box = h('input', { type: 'checkbox', id: this.controlId, name: field.name, class: 'jp-nbripple-form-input' });
+      this._box = h('input', {
+        type: 'checkbox',
+        id: this.controlId,
+        name: field.name,
+        class: 'jp-nbripple-form-input'
+      });
       this._box.checked = field.value === true;
       this.finish(this._box);
       return;
@@ -454,14 +519,21 @@ class ParameterRow extends Row {
     const multiline = field.type === 'array' || field.type === 'object' || initial.length > 60;
     const placeholder = field.value === null ? field.declared : undefined;
     this._text = multiline
-      ? h('textarea', { id: this.controlId, name: field.name, rows: '2', class: 'jp-mod-styled jp-nbripple-form-input', placeholder })
+      ? h('textarea', {
+          id: this.controlId,
+          name: field.name,
+          rows: '2',
+          class: 'jp-mod-styled jp-nbripple-form-input',
+          placeholder
+        })
       : h('input', {
           type: 'text',
           id: this.controlId,
           name: field.name,
           class: 'jp-mod-styled jp-nbripple-form-input',
           placeholder,
-          inputmode: field.type === 'integer' ? 'numeric' : field.type === 'number' ? 'decimal' : undefined,
+          inputmode:
+            field.type === 'integer' ? 'numeric' : field.type === 'number' ? 'decimal' : undefined,
           spellcheck: 'false'
         });
     this._text.value = initial;
@@ -493,17 +565,31 @@ class InputRow extends Row {
   constructor(field: IFormField, formId: string) {
     super(field, formId, field.artifact ?? 'artifact');
     const current = initialText(field);
-    this._select = h('select', { id: this.controlId, name: field.name, class: 'jp-mod-styled jp-nbripple-form-input' });
+    this._select = h('select', {
+      id: this.controlId,
+      name: field.name,
+      class: 'jp-mod-styled jp-nbripple-form-input'
+    });
     if (!current) {
-      this._select.append(h('option', { value: '' }, field.optional ? '(none: the input is optional)' : '(pick a version)'));
+      this._select.append(
+        h(
+          'option',
+          { value: '' },
+          field.optional ? '(none: the input is optional)' : '(pick a version)'
+        )
+      );
     }
     const choices = [...(field.choices ?? [])];
     if (current && !choices.some(c => c.ref === current)) {
       this._select.append(h('option', { value: current }, current));
     }
     for (const choice of choices) {
-      const details = [partitionText(choice.partitions), timeText(choice.created_at)].filter(Boolean).join(' · ');
-      this._select.append(h('option', { value: choice.ref }, details ? `${choice.ref} — ${details}` : choice.ref));
+      const details = [partitionText(choice.partitions), timeText(choice.created_at)]
+        .filter(Boolean)
+        .join(' · ');
+      this._select.append(
+        h('option', { value: choice.ref }, details ? `${choice.ref} — ${details}` : choice.ref)
+      );
     }
     this._select.append(h('option', { value: OTHER }, 'Other ref or query…'));
     this._select.value = current;

@@ -2,11 +2,7 @@
  * The nbripple JupyterLab extension: the sidebar panel (left area, restored across
  * reloads) and its commands in the command palette.
  */
-import {
-  ILayoutRestorer,
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, ISanitizer, InputDialog, Sanitizer } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
@@ -31,9 +27,17 @@ export const rippleIcon = new LabIcon({ name: 'nbripple:ripple', svgstr: rippleS
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'nbripple:plugin',
-  description: 'The nbripple sidebar: search, artifacts, cards, lineage, launch plans and executions.',
+  description:
+    'The nbripple sidebar: search, artifacts, cards, lineage, launch plans and executions.',
   autoStart: true,
-  optional: [ILayoutRestorer, ICommandPalette, ISanitizer, IDocumentManager, IFileBrowserFactory, INotebookTracker],
+  optional: [
+    ILayoutRestorer,
+    ICommandPalette,
+    ISanitizer,
+    IDocumentManager,
+    IFileBrowserFactory,
+    INotebookTracker
+  ],
   activate: (
     app: JupyterFrontEnd,
     restorer: ILayoutRestorer | null,

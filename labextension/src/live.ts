@@ -79,7 +79,9 @@ export class LiveLoop {
           return;
         }
         if (error instanceof ApiError && error.status === 404) {
-          console.warn('nbripple: this server has no live endpoint; the panel will not update by itself');
+          console.warn(
+            'nbripple: this server has no live endpoint; the panel will not update by itself'
+          );
           this._controller = null;
           return;
         }

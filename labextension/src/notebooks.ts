@@ -86,7 +86,9 @@ export function notebookOpener(
       await openExecutionNotebook(opener, id, which);
     } catch (error) {
       const what = which === 'input' ? 'the notebook it ran' : 'the executed notebook';
-      Notification.error(`nbripple: cannot open ${what} of ${id.slice(0, 8)}: ${(error as Error).message}`);
+      Notification.error(
+        `nbripple: cannot open ${what} of ${id.slice(0, 8)}: ${(error as Error).message}`
+      );
     }
   };
 }
@@ -181,15 +183,17 @@ export function registerNotebookCommands(
   };
 
   commands.addCommand(NotebookCommandIDs.runNotebook, {
-    label: args => (args.fromFileBrowser ? 'Run with nbripple…' : 'nbripple: Run a Notebook with Parameters…'),
-    caption: 'Run a notebook as an nbripple task: its parameters form, then a run recorded with its lineage',
+    label: args =>
+      args.fromFileBrowser ? 'Run with nbripple…' : 'nbripple: Run a Notebook with Parameters…',
+    caption:
+      'Run a notebook as an nbripple task: its parameters form, then a run recorded with its lineage',
     execute: async args => {
       let path =
         typeof args.path === 'string'
           ? args.path
           : args.fromFileBrowser
             ? selectedNotebook()
-            : currentNotebook() ?? selectedNotebook();
+            : (currentNotebook() ?? selectedNotebook());
       if (!path) {
         const answer = await InputDialog.getText({
           title: 'Run a notebook with nbripple',
@@ -203,9 +207,12 @@ export function registerNotebookCommands(
       }
       const open = docManager?.findWidget(path);
       if (open?.context.model.dirty) {
-        Notification.warning(`${path} has unsaved changes: nbripple runs the file as it is saved.`, {
-          autoClose: 6000
-        });
+        Notification.warning(
+          `${path} has unsaved changes: nbripple runs the file as it is saved.`,
+          {
+            autoClose: 6000
+          }
+        );
       }
       target.reveal();
       target.runNotebook(path);
@@ -217,17 +224,25 @@ export function registerNotebookCommands(
     const widget = app.shell.currentWidget;
     const panel = notebooks?.currentWidget;
     if (panel && panel === widget) {
-      const hit = fromContextMenu ? app.contextMenuHitTest(node => node.classList.contains('jp-Cell')) : undefined;
-      const cell = (hit && panel.content.widgets.find(c => c.node === hit)) || panel.content.activeCell;
+      const hit = fromContextMenu
+        ? app.contextMenuHitTest(node => node.classList.contains('jp-Cell'))
+        : undefined;
+      const cell =
+        (hit && panel.content.widgets.find(c => c.node === hit)) || panel.content.activeCell;
       return cell?.editor ?? null;
     }
-    const editor = (widget as (Widget & { content?: { editor?: CodeEditor.IEditor } }) | null)?.content?.editor;
+    const editor = (widget as (Widget & { content?: { editor?: CodeEditor.IEditor } }) | null)
+      ?.content?.editor;
     return editor && typeof editor.getSelection === 'function' ? editor : null;
   };
 
   commands.addCommand(NotebookCommandIDs.showArtifact, {
-    label: args => (args.fromContextMenu ? 'Show in nbripple' : 'nbripple: Show the Artifact Reference in nbripple'),
-    caption: 'Open the artifact version a reference (name@3, nbripple://name?key=value) names in the nbripple panel',
+    label: args =>
+      args.fromContextMenu
+        ? 'Show in nbripple'
+        : 'nbripple: Show the Artifact Reference in nbripple',
+    caption:
+      'Open the artifact version a reference (name@3, nbripple://name?key=value) names in the nbripple panel',
     execute: async args => {
       let ref = typeof args.ref === 'string' ? args.ref : null;
       if (!ref) {
@@ -255,7 +270,10 @@ export function registerNotebookCommands(
     args: { fromFileBrowser: true },
     rank: 60
   });
-  for (const selector of ['.jp-Notebook .jp-Cell .jp-InputArea-editor', '.jp-FileEditor .jp-CodeMirrorEditor']) {
+  for (const selector of [
+    '.jp-Notebook .jp-Cell .jp-InputArea-editor',
+    '.jp-FileEditor .jp-CodeMirrorEditor'
+  ]) {
     app.contextMenu.addItem({
       command: NotebookCommandIDs.showArtifact,
       selector,

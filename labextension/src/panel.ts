@@ -52,11 +52,19 @@ export class NbrippleSidebar extends Panel {
     this._nav = h('div', { class: 'jp-nbripple-nav', role: 'tablist' });
     for (const section of SECTIONS) {
       this._nav.appendChild(
-        button(section, () => this.showSection(section), { class: 'jp-nbripple-nav-item', 'data-section': section })
+        button(section, () => this.showSection(section), {
+          class: 'jp-nbripple-nav-item',
+          'data-section': section
+        })
       );
     }
     const header = new Widget({
-      node: h('div', { class: 'jp-nbripple-header' }, h('div', { class: 'jp-nbripple-heading' }, 'nbripple'), this._nav)
+      node: h(
+        'div',
+        { class: 'jp-nbripple-header' },
+        h('div', { class: 'jp-nbripple-heading' }, 'nbripple'),
+        this._nav
+      )
     });
     this._stack = new StackedPanel();
     this._stack.addClass('jp-nbripple-stack');
@@ -159,7 +167,9 @@ export class NbrippleSidebar extends Panel {
     }
     const shown = this.artifact.detail;
     if (parts.has('cards') && this._artifactOpen && shown) {
-      const touched = items.some(i => i.type === 'card' && i.name === shown.name && i.version === shown.version);
+      const touched = items.some(
+        i => i.type === 'card' && i.name === shown.name && i.version === shown.version
+      );
       if (touched) {
         void this.artifact.reload();
       }

@@ -34,8 +34,17 @@ export function planItem(
     h(
       'div',
       { class: 'jp-nbripple-result-head' },
-      h('label', { class: 'jp-nbripple-toggle' }, toggle, h('span', { class: 'jp-nbripple-ref' }, plan.name)),
-      h('span', { class: 'jp-nbripple-kind' }, `v${plan.version ?? plan.latest_version ?? '?'} · ${plan.state}`)
+      h(
+        'label',
+        { class: 'jp-nbripple-toggle' },
+        toggle,
+        h('span', { class: 'jp-nbripple-ref' }, plan.name)
+      ),
+      h(
+        'span',
+        { class: 'jp-nbripple-kind' },
+        `v${plan.version ?? plan.latest_version ?? '?'} · ${plan.state}`
+      )
     ),
     fields([
       ['Notebook', plan.notebook],
@@ -104,7 +113,9 @@ export class PlansView extends Widget {
     try {
       await this._api.setPlanActive(name, active);
     } catch (error) {
-      Notification.error(`Could not ${active ? 'activate' : 'deactivate'} ${name}: ${(error as Error).message}`);
+      Notification.error(
+        `Could not ${active ? 'activate' : 'deactivate'} ${name}: ${(error as Error).message}`
+      );
     }
     await this.refresh();
   }

@@ -214,9 +214,7 @@ function versionPath(name: string, version: number): string {
 // -- the client -------------------------------------------------------------------------
 
 export class NbrippleApi {
-  constructor(
-    readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()
-  ) {}
+  constructor(readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
 
   /** The URL of an endpoint (relative to the API's base path). */
   url(endpoint: string, params?: URLSearchParams): string {
@@ -226,11 +224,7 @@ export class NbrippleApi {
   }
 
   /** One request: the response's JSON, or an `ApiError`. */
-  async request<T>(
-    endpoint: string,
-    init: RequestInit = {},
-    params?: URLSearchParams
-  ): Promise<T> {
+  async request<T>(endpoint: string, init: RequestInit = {}, params?: URLSearchParams): Promise<T> {
     let response: Response;
     try {
       // 'no-cache', not Jupyter's default 'no-store': that one adds a cache-busting
@@ -397,6 +391,50 @@ export class NbrippleApi {
       new URLSearchParams({ which })
     );
   }
+
+  // -- the Object tab's preview ---------------------------------------------------------
+
+  /** What a version holds: a table's first `rows` rows, a directory's files, a value. */
+  preview(name: string, version: number, rows?: number, signal?: AbortSignal): Promise<IPreview> {
+    const params = rows === undefined ? undefined : new URLSearchParams({ rows: String(rows) });
+    return this.request(`${versionPath(name, version)}/preview`, { signal }, params);
+  }
+}
+
+// -- the Object tab's preview (`GET versions/{name}/{n}/preview`) -------------------------
+
+/** A table cell: JSON as the server wrote it (NaN, huge integers, bytes, dates as text). */
+export type PreviewCell = string | number | boolean | null;
+
+/** One entry of a directory (a file with its size, or a link with its target). */
+export interface IPreviewFile {
+  path: string;
+  size?: number;
+  target?: string;
+}
+
+export interface IPreview {
+  ref: string;
+  kind: string;
+  size: number | null;
+  /** Which of the fields below are there ('none': only `message`). */
+  preview: 'table' | 'files' | 'value' | 'none';
+  /** Whether the blob was checked against its hash (large tables are read in part). */
+  verified?: boolean;
+  message?: string;
+  // table
+  columns?: { name: string; type: string }[];
+  columns_total?: number;
+  rows?: PreviewCell[][];
+  num_rows?: number;
+  // files
+  files?: IPreviewFile[];
+  total?: number;
+  /** Rows or entries not shown. */
+  more?: number;
+  // value
+  repr?: string;
+  python_type?: string | null;
 }
 
 // -- launching: the shapes of the forms (nbripple.service.wire) ---------------------

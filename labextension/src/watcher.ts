@@ -10,7 +10,10 @@ import { IWatcherState, NbrippleApi } from './request';
 
 /** One line about the watcher state. */
 export function watcherSummary(state: IWatcherState): string {
-  const local = state.local && state.local.running !== false ? 'this server runs a watcher' : 'this server runs no watcher';
+  const local =
+    state.local && state.local.running !== false
+      ? 'this server runs a watcher'
+      : 'this server runs no watcher';
   const others = state.live.length;
   return `${local}; ${others} live watcher${others === 1 ? '' : 's'} on this home`;
 }
@@ -27,7 +30,10 @@ export class WatcherView extends Widget {
     try {
       this.render(await this._api.watcher());
     } catch (error) {
-      replaceChildren(this._body, h('div', { class: 'jp-nbripple-error' }, (error as Error).message));
+      replaceChildren(
+        this._body,
+        h('div', { class: 'jp-nbripple-error' }, (error as Error).message)
+      );
     }
   }
 
@@ -37,9 +43,13 @@ export class WatcherView extends Widget {
     replaceChildren(
       this._body,
       h('div', { class: 'jp-nbripple-status' }, watcherSummary(state)),
-      button(running ? 'Stop the watcher' : 'Start a watcher', () => void this.setRunning(!running), {
-        class: 'jp-nbripple-watcher-toggle'
-      }),
+      button(
+        running ? 'Stop the watcher' : 'Start a watcher',
+        () => void this.setRunning(!running),
+        {
+          class: 'jp-nbripple-watcher-toggle'
+        }
+      ),
       ...state.live.map(w =>
         h('pre', { class: 'jp-nbripple-meta-json' }, JSON.stringify(w, null, 2))
       )
@@ -50,7 +60,9 @@ export class WatcherView extends Widget {
     try {
       await this._api.setWatcherRunning(running);
     } catch (error) {
-      Notification.error(`Could not ${running ? 'start' : 'stop'} the watcher: ${(error as Error).message}`);
+      Notification.error(
+        `Could not ${running ? 'start' : 'stop'} the watcher: ${(error as Error).message}`
+      );
     }
     await this.refresh();
   }

@@ -302,6 +302,22 @@ class Store:
             self._verify(digest, digests[0] if digests else "", label)
         return value
 
+    @contextmanager
+    def open_blob(self, digest: str, *, label: str = "") -> Iterator[Any]:
+        """The blob as a seekable binary file, **not verified**: for reading a part of a
+        large blob (a table's first rows). NotFound when the blob is missing."""
+        path = self.blob_path(digest)
+        try:
+            handle = self.fs.open(path, "rb")
+        except FileNotFoundError as exc:
+            raise self.missing(digest, label=label) from exc
+        with handle:
+            yield handle
+
+    def missing(self, digest: str, *, label: str = "") -> NotFound:
+        """The error saying that blob ``digest`` (of ``label``) is gone from the store."""
+        return NotFound(self._missing_message(digest, label))
+
     def fetch_to(self, digest: str, dest: str | os.PathLike[str], *, label: str = "") -> Path:
         """Copy a blob to a local file, verifying it; the file appears only when complete."""
         target = Path(dest)

@@ -217,14 +217,14 @@ def _start_lab(tmp: Path, port: int, home_base: Path | None = None) -> LabServer
     ]
     # The sidebar built from this checkout's sources (`jlpm build` in labextension/
     # writes src/nbripple/labextension) comes before any installed copy: a worktree or
-    # a clone tests its own build. Extra paths are searched first. JupyterLab serves an
-    # extension's files from <path>/<its name>/static, so the build is linked as
-    # <tmp>/labextensions/nbripple (src/nbripple/labextension has another name).
-    built = REPO_SRC / "nbripple" / "labextension" / "package.json"
-    if built.exists():
+    # a clone tests its own build. Extra paths are searched first, for the page's list
+    # of extensions and for their files alike, as <path>/<name>/: a copy of the build
+    # under its package name (src/nbripple itself would list the build but serve the
+    # installed copy's files, whose names differ).
+    built = REPO_SRC / "nbripple" / "labextension"
+    if (built / "package.json").exists():
         extensions = tmp / "labextensions"
-        extensions.mkdir()
-        (extensions / "nbripple").symlink_to(built.parent, target_is_directory=True)
+        shutil.copytree(built, extensions / "nbripple")
         cmd.append(f"--LabApp.extra_labextensions_path={extensions}")
     log = tmp / f"jupyterlab-{port}.log"
     with log.open("wb") as out:

@@ -488,3 +488,103 @@ def test_show_in_nbripple_opens_the_version_a_reference_in_a_cell_names(lab: Lab
         "nbripple://blessed_model?blessed=true"))["ref"]
     expect(artifact).to_have_attribute("data-ref", newest_blessed)
     no_errors(lab)
+
+
+# -- the Object tab's preview ---------------------------------------------------------
+def open_version(lab: Lab, ref: str) -> Any:
+    """Open ``ref`` from a search for its name; return the panel."""
+    panel = open_panel(lab)
+    search(panel, ref.split("@")[0])
+    result = panel.locator(f'.jp-nbripple-result[data-ref="{ref}"]')
+    expect(result).to_be_visible()
+    result.click()
+    artifact = panel.locator(".jp-nbripple-artifact")
+    expect(artifact).to_have_attribute("data-state", "ready")
+    expect(artifact).to_have_attribute("data-ref", ref)
+    return panel
+
+
+def test_the_object_tab_shows_a_tables_first_rows(lab: Lab) -> None:
+    [found] = api(lab.server, "search?text=prediction&kind=table&limit=1")
+    ref = found["ref"]
+    expected = api(lab.server, f"versions/{ref.replace('@', '/')}/preview?rows=20")
+    assert expected["preview"] == "table" and expected["rows"], expected
+    panel = open_version(lab, ref)
+    panel.locator('.jp-nbripple-tab[data-tab="Object"]').click()
+    holder = panel.locator(".jp-nbripple-preview")
+    expect(holder).to_have_attribute("data-state", "ready")
+    table = holder.locator("table.jp-nbripple-preview-table")
+    expect(table.locator("thead .jp-nbripple-column-name")).to_have_text(
+        [c["name"] for c in expected["columns"]])
+    expect(table.locator("tbody tr")).to_have_count(len(expected["rows"]))
+    cells = table.locator("tbody tr").evaluate_all(
+        "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent))")
+    assert cells == [[str(v) if not isinstance(v, float) or not v.is_integer() else
+                      str(int(v)) for v in row] for row in expected["rows"]], cells
+    expect(holder.locator(".jp-nbripple-preview-summary")).to_contain_text(
+        f"{expected['num_rows']} row")
+    # the theme's colours, not hard-coded ones: the header follows the dark theme
+    light = table.locator("th").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    lab.page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "
+                      "{theme: 'JupyterLab Dark'})")
+    lab.page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+    lab.page.wait_for_function(
+        "(light) => getComputedStyle(document.querySelector("
+        "'.jp-nbripple-preview-table th')).backgroundColor !== light", arg=light)
+    shots = lab.server.tmp / "screenshots"
+    shots.mkdir(exist_ok=True)
+    panel.screenshot(path=str(shots / "object-dark.png"))
+    lab.page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "
+                      "{theme: 'JupyterLab Light'})")
+    lab.page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
+    no_errors(lab)
+
+
+def test_the_object_tab_of_a_version_whose_blob_is_gone_says_so_in_one_line(
+        lab: Lab) -> None:
+    env = {**os.environ, "NBRIPPLE_HOME": str(lab.server.home)}
+    code = ("import nbripple as nr, pyarrow as pa, os; "
+            "v = nr.Artifact('vanishing').create_from(pa.table({'a': [1, 2]})); "
+            "os.unlink(nr.current().store.blob_path(v.content_hash)); print(v.ref)")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    ref = done.stdout.split()[-1]
+    panel = open_version(lab, ref)
+    panel.locator('.jp-nbripple-tab[data-tab="Object"]').click()
+    holder = panel.locator(".jp-nbripple-preview")
+    expect(holder).to_have_attribute("data-state", "error")
+    message = holder.locator(".jp-nbripple-error")
+    expect(message).to_contain_text("is missing from the store")
+    assert "\n" not in message.inner_text()
+    expect(panel.locator(".jp-nbripple-object dd").first).to_have_text(f"nbripple://{ref}")
+    # the failed request shows in the console as a resource error, nothing else
+    errors = [line for line in lab.log.console if line.startswith("error:")
+              and "404" not in line]
+    assert not errors and not lab.log.page_errors, lab.log.dump()
+
+
+# -- the screenshots of the run ---------------------------------------------------------
+SCREENSHOTS = REPO / "build" / "screenshots"
+"""Where the run leaves its screenshots (git ignores build/): docs/sidebar.png and
+docs/sidebar-dark.png are panel-light.png and panel-dark.png of a run."""
+
+
+def test_the_run_saved_light_and_dark_screenshots(lab_server: LabServer,
+                                                 request: pytest.FixtureRequest) -> None:
+    import shutil
+
+    taker = test_search_opens_the_blessed_model_with_its_producer_and_a_copyable_snippet
+    if not any(getattr(item, "function", None) is taker for item in request.session.items):
+        pytest.skip("the test that takes the screenshots is not in this run")
+    shots = lab_server.tmp / "screenshots"
+    wanted = ["sidebar-light.png", "sidebar-dark.png", "panel-light.png", "panel-dark.png"]
+    missing = [name for name in wanted if not (shots / name).is_file()]
+    assert not missing, f"not saved by the run: {missing} (in {shots})"
+    for theme in ("sidebar", "panel"):  # the dark shot was taken after the theme changed
+        light, dark = ((shots / f"{theme}-{t}.png").read_bytes() for t in ("light", "dark"))
+        assert light.startswith(b"\x89PNG") and dark.startswith(b"\x89PNG") and light != dark
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for name in wanted:
+        shutil.copy2(shots / name, SCREENSHOTS / name)
+    print(f"\nscreenshots of this run in {SCREENSHOTS}")

@@ -9,7 +9,12 @@ import {
 } from '../form';
 import { ApiError, IExecutionRow, IFormField, ILaunchForm } from '../request';
 
-function param(name: string, type: string | null, value: unknown, extra: Partial<IFormField> = {}): IFormField {
+function param(
+  name: string,
+  type: string | null,
+  value: unknown,
+  extra: Partial<IFormField> = {}
+): IFormField {
   return {
     name,
     type,
@@ -37,9 +42,27 @@ function input(name: string, value: string | null, extra: Partial<IFormField> = 
     problem: null,
     artifact: 'blessed_model',
     choices: [
-      { ref: 'blessed_model@3', version: 3, partitions: { blessed: 'true' }, time_partition: null, created_at: null },
-      { ref: 'blessed_model@2', version: 2, partitions: { blessed: 'false' }, time_partition: null, created_at: null },
-      { ref: 'blessed_model@1', version: 1, partitions: { blessed: 'true' }, time_partition: null, created_at: null }
+      {
+        ref: 'blessed_model@3',
+        version: 3,
+        partitions: { blessed: 'true' },
+        time_partition: null,
+        created_at: null
+      },
+      {
+        ref: 'blessed_model@2',
+        version: 2,
+        partitions: { blessed: 'false' },
+        time_partition: null,
+        created_at: null
+      },
+      {
+        ref: 'blessed_model@1',
+        version: 1,
+        partitions: { blessed: 'true' },
+        time_partition: null,
+        created_at: null
+      }
     ],
     ...extra
   };
@@ -77,9 +100,11 @@ describe('pre-filling', () => {
     expect(fieldHint(input('model', null, { problem: 'input resolved to nothing' }))).toBe(
       'input resolved to nothing · the notebook’s default'
     );
-    expect(fieldHint(input('model', 'blessed_model@3', { source: 'notebook', previous: 'blessed_model@2' }))).toMatch(
-      /the original ran with blessed_model@2$/
-    );
+    expect(
+      fieldHint(
+        input('model', 'blessed_model@3', { source: 'notebook', previous: 'blessed_model@2' })
+      )
+    ).toMatch(/the original ran with blessed_model@2$/);
     expect(fieldHint(param('scale', 'integer', 3, { source: 'execution', previous: 3 }))).toBe(
       'given to the original run'
     );
@@ -90,7 +115,10 @@ describe('validation', () => {
   it('reads a value of each type and says what is wrong with one that is not', () => {
     const [batch, rate, label, dry, sites, when] = FORM.parameters;
     expect(parseField(batch, ' 12 ')).toEqual({ ok: true, value: 12 });
-    expect(parseField(batch, '1.5')).toEqual({ ok: false, error: 'batch takes an integer, e.g. 3' });
+    expect(parseField(batch, '1.5')).toEqual({
+      ok: false,
+      error: 'batch takes an integer, e.g. 3'
+    });
     expect(parseField(batch, '99999999999999999999').ok).toBe(false);
     expect(parseField(rate, '-1e-3')).toEqual({ ok: true, value: -0.001 });
     expect(parseField(rate, 'nan').ok).toBe(false);
@@ -116,7 +144,10 @@ describe('validation', () => {
     });
     expect(parseField(model, 'not a ref').ok).toBe(false);
     expect(parseField(model, '').ok).toBe(false);
-    expect(parseField(input('previous', null, { optional: true }), '')).toEqual({ ok: true, value: null });
+    expect(parseField(input('previous', null, { optional: true }), '')).toEqual({
+      ok: true,
+      value: null
+    });
     expect(refArtifact('nbripple://m@3')).toBe('m');
     expect(refArtifact('m?blessed=true')).toBe('m');
   });
@@ -134,7 +165,9 @@ describe('the request body', () => {
 
   it('sends only what was changed, read as its type', () => {
     expect(buildParameters(fields, texts({}))).toEqual({ parameters: {}, errors: {} });
-    expect(buildParameters(fields, texts({ batch: '7', dry: 'true', model: 'blessed_model@1' }))).toEqual({
+    expect(
+      buildParameters(fields, texts({ batch: '7', dry: 'true', model: 'blessed_model@1' }))
+    ).toEqual({
       parameters: { batch: 7, dry: true, model: 'blessed_model@1' },
       errors: {}
     });
@@ -148,11 +181,15 @@ describe('the request body', () => {
   it('refuses a required input that nothing matches, left empty', () => {
     const missing = input('model', null, { problem: 'resolved to nothing' });
     expect(buildParameters([missing], { model: '' }).errors.model).toMatch(/^nothing matches/);
-    expect(buildParameters([missing], { model: 'blessed_model@1' }).parameters).toEqual({ model: 'blessed_model@1' });
+    expect(buildParameters([missing], { model: 'blessed_model@1' }).parameters).toEqual({
+      model: 'blessed_model@1'
+    });
   });
 
   it('finds the field a server message is about', () => {
-    expect(fieldOfMessage("ops.ipynb: parameter 'batch' takes an integer", ['batch'])).toBe('batch');
+    expect(fieldOfMessage("ops.ipynb: parameter 'batch' takes an integer", ['batch'])).toBe(
+      'batch'
+    );
     expect(fieldOfMessage("input 'model' (x) resolved to nothing", ['model'])).toBe('model');
     expect(fieldOfMessage("has no parameter 'colour'", ['batch'])).toBeNull();
   });
@@ -187,9 +224,9 @@ describe('LaunchForm', () => {
     document.body.appendChild(form.node);
     await form.load();
     const control = (name: string) =>
-      form.node.querySelector(`[data-name="${name}"] input, [data-name="${name}"] select, [data-name="${name}"] textarea`) as
-        | HTMLInputElement
-        | HTMLSelectElement;
+      form.node.querySelector(
+        `[data-name="${name}"] input, [data-name="${name}"] select, [data-name="${name}"] textarea`
+      ) as HTMLInputElement | HTMLSelectElement;
     const type = (name: string, value: string) => {
       const el = control(name);
       el.value = value;
@@ -216,9 +253,9 @@ describe('LaunchForm', () => {
       ' other'
     ]);
     expect(document.activeElement).toBe(control('batch'));
-    expect(form.node.querySelector('[data-name="model"] .jp-nbripple-form-hint')?.textContent).toMatch(
-      /^picked blessed_model@3/
-    );
+    expect(
+      form.node.querySelector('[data-name="model"] .jp-nbripple-form-hint')?.textContent
+    ).toMatch(/^picked blessed_model@3/);
   });
 
   it('submits the overrides and reports the run it started', async () => {
@@ -228,7 +265,9 @@ describe('LaunchForm', () => {
     const model = control('model') as HTMLSelectElement;
     model.value = 'blessed_model@1';
     model.dispatchEvent(new Event('change', { bubbles: true }));
-    expect(form.node.querySelector('[data-name="batch"]')?.getAttribute('data-changed')).toBe('true');
+    expect(form.node.querySelector('[data-name="batch"]')?.getAttribute('data-changed')).toBe(
+      'true'
+    );
     await form.submit();
     expect(submit).toHaveBeenCalledWith({ batch: 9, model: 'blessed_model@1' });
     expect(done).toHaveBeenCalledWith(queued);
@@ -254,9 +293,9 @@ describe('LaunchForm', () => {
     type('batch', 'many');
     await form.submit();
     expect(submit).not.toHaveBeenCalled();
-    expect(form.node.querySelector('[data-name="batch"] .jp-nbripple-form-error')?.textContent).toBe(
-      'batch takes an integer, e.g. 3'
-    );
+    expect(
+      form.node.querySelector('[data-name="batch"] .jp-nbripple-form-error')?.textContent
+    ).toBe('batch takes an integer, e.g. 3');
     expect(control('batch').getAttribute('aria-invalid')).toBe('true');
     expect(document.activeElement).toBe(control('batch'));
   });
@@ -275,8 +314,12 @@ describe('LaunchForm', () => {
     expect(form.node.querySelector('.jp-nbripple-form-message')?.textContent).toBe(
       "ops.ipynb: parameter 'label' takes a string"
     );
-    expect(form.node.querySelector('[data-name="label"] .jp-nbripple-form-error')?.textContent).toMatch(/takes a string/);
-    expect(form.node.querySelector('.jp-nbripple-form-submit')?.hasAttribute('disabled')).toBe(false);
+    expect(
+      form.node.querySelector('[data-name="label"] .jp-nbripple-form-error')?.textContent
+    ).toMatch(/takes a string/);
+    expect(form.node.querySelector('.jp-nbripple-form-submit')?.hasAttribute('disabled')).toBe(
+      false
+    );
   });
 
   it('closes on Escape and shows a load error with a Close button', async () => {
@@ -307,7 +350,13 @@ describe('LaunchForm', () => {
     const form = new LaunchForm({
       title: 'Run plain.ipynb',
       submitLabel: 'Run',
-      load: async () => ({ notebook: '/r/plain.ipynb', path: 'plain.ipynb', kernel_name: 'python3', parameters: [], inputs: [] }),
+      load: async () => ({
+        notebook: '/r/plain.ipynb',
+        path: 'plain.ipynb',
+        kernel_name: 'python3',
+        parameters: [],
+        inputs: []
+      }),
       submit,
       done: jest.fn(),
       cancel: jest.fn()

@@ -13,7 +13,9 @@ describe('refAt', () => {
 
   it('finds a pinned ref or a URI around the cursor, and no bare word', () => {
     const text = "model = 'nbripple://blessed_model?blessed=true'  # or blessed_model@2.";
-    expect(refAt(text, text.indexOf('blessed_model?') + 3)).toBe('nbripple://blessed_model?blessed=true');
+    expect(refAt(text, text.indexOf('blessed_model?') + 3)).toBe(
+      'nbripple://blessed_model?blessed=true'
+    );
     expect(refAt(text, text.indexOf('@2'))).toBe('blessed_model@2');
     expect(refAt(text, 2)).toBeNull(); // "model"
     expect(refAt('', 0)).toBeNull();
@@ -31,7 +33,9 @@ describe('executed notebooks', () => {
     const notebook = { cells: [], nbformat: 4, nbformat_minor: 5, metadata: {} };
     const api = { executionNotebook: jest.fn(async () => notebook) } as unknown as NbrippleApi;
     const saved: [string, unknown][] = [];
-    const contents = { save: jest.fn(async (path: string, model: unknown) => saved.push([path, model])) };
+    const contents = {
+      save: jest.fn(async (path: string, model: unknown) => saved.push([path, model]))
+    };
     const open = jest.fn(async () => undefined);
     const path = await openExecutionNotebook({ api, contents: contents as any, open }, 'e1');
     expect(path).toBe('nbripple-runs/e1.ipynb');
@@ -46,7 +50,11 @@ describe('executed notebooks', () => {
     const api = { executionNotebook: jest.fn() } as unknown as NbrippleApi;
     const contents = { save: jest.fn() };
     const open = jest.fn(async () => undefined);
-    await openExecutionNotebook({ api, contents: contents as any, open, isOpen: () => true }, 'e1', 'input');
+    await openExecutionNotebook(
+      { api, contents: contents as any, open, isOpen: () => true },
+      'e1',
+      'input'
+    );
     expect(contents.save).not.toHaveBeenCalled();
     expect(open).toHaveBeenCalledWith('nbripple-runs/e1-input.ipynb');
   });
@@ -54,9 +62,15 @@ describe('executed notebooks', () => {
 
 describe('triggerText', () => {
   it('says what started a run in a few words', () => {
-    expect(triggerText({ type: 'manual', plan: 'predict', plan_version: 1, by: 'api' })).toBe('manual · plan predict');
-    expect(triggerText({ type: 'artifact', plan: 'ops', artifact: 'm', version: 2 })).toBe('artifact · plan ops · by m@2');
-    expect(triggerText({ type: 'relaunch', of: '0123456789abcdef' })).toBe('relaunch · of 01234567');
+    expect(triggerText({ type: 'manual', plan: 'predict', plan_version: 1, by: 'api' })).toBe(
+      'manual · plan predict'
+    );
+    expect(triggerText({ type: 'artifact', plan: 'ops', artifact: 'm', version: 2 })).toBe(
+      'artifact · plan ops · by m@2'
+    );
+    expect(triggerText({ type: 'relaunch', of: '0123456789abcdef' })).toBe(
+      'relaunch · of 01234567'
+    );
     expect(triggerText(null, 'interactive')).toBe('interactive');
   });
 });

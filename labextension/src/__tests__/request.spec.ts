@@ -83,7 +83,10 @@ describe('NbrippleApi', () => {
     expect(calls[0].url).toMatch(/plans\/trigger_ops\/deactivate$/);
     expect(calls[0].init.method).toBe('POST');
     expect(calls[1].init.method).toBe('PUT');
-    expect(JSON.parse(String(calls[1].init.body))).toEqual({ markdown: '# hi', card_type: 'model' });
+    expect(JSON.parse(String(calls[1].init.body))).toEqual({
+      markdown: '# hi',
+      card_type: 'model'
+    });
   });
 
   it('turns an error body into an ApiError with the class name and message', async () => {
@@ -126,7 +129,9 @@ describe('NbrippleApi: launching', () => {
     await api.launchPlan('predict', { scale: 3 });
     await api.relaunch('e0', { model: 'blessed_model@1' });
     await api.runNotebook('a/b.ipynb', {});
-    expect(calls.map(c => [c.url.replace('http://lab.test/base/nbripple/api/', ''), c.init.method])).toEqual([
+    expect(
+      calls.map(c => [c.url.replace('http://lab.test/base/nbripple/api/', ''), c.init.method])
+    ).toEqual([
       ['plans/predict/launch', 'POST'],
       ['executions/e0/relaunch', 'POST'],
       ['notebooks/run', 'POST']

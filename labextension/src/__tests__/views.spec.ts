@@ -1,11 +1,4 @@
-import {
-  baseName,
-  durationText,
-  parseFilters,
-  parseRef,
-  partitionText,
-  sizeText
-} from '../format';
+import { baseName, durationText, parseFilters, parseRef, partitionText, sizeText } from '../format';
 import { debounce, Latest } from '../latest';
 import { affected } from '../live';
 import { errorText } from '../executions';
@@ -57,9 +50,7 @@ describe('Latest', () => {
 
   it('rethrows the error of the latest run', async () => {
     const latest = new Latest();
-    await expect(latest.run(async () => Promise.reject(new Error('boom')))).rejects.toThrow(
-      'boom'
-    );
+    await expect(latest.run(async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
   });
 });
 

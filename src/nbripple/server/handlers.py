@@ -25,7 +25,7 @@ import tornado.web
 from tornado.ioloop import IOLoop
 
 from ..errors import NbrippleError, error_info, one_line
-from ..service import api
+from ..service import api, preview
 from ..service.feed import ChangeFeed
 from ..service.launching import Launcher
 
@@ -423,3 +423,15 @@ ROUTES: list[tuple[str, type[ApiHandler]]] = [
 ]
 """The reads, the card and plan activation, relative to the base path
 (:data:`.actions.ACTION_ROUTES` has the runs, the watcher's switch and live)."""
+
+
+# -- the Object tab's preview ---------------------------------------------------------
+class PreviewHandler(ApiHandler):
+    async def get(self, name: str, number: str) -> None:
+        args = self.query("rows")
+        await self.answer(api.version_preview, name, as_int("version", number),
+                          self.integer(args, "rows", preview.DEFAULT_ROWS))
+
+
+ROUTES.append(
+    (f"versions/{SEGMENT.format('name')}/{SEGMENT.format('number')}/preview", PreviewHandler))

@@ -22,7 +22,7 @@ from ..errors import IntegrityError, InvalidReference, ServerStateError
 from ..model import ArtifactVersion, Execution
 from ..preparation import NotebookNotFound
 from ..refs import Pinned, validate_name
-from . import launching, wire
+from . import launching, preview, wire
 from .feed import ChangeFeed
 from .launching import Launcher
 from .plans import live_watchers, overview, recent_firings
@@ -292,3 +292,14 @@ def run_notebook(ws: Workspace, launcher: Launcher, root: Path | None, path: str
 
 
 __all__ += ["execution_notebook", "notebook_form", "relaunch_form", "run_notebook"]
+
+# -- the Object tab's preview ------------------------------------------------------------
+def version_preview(ws: Workspace, name: str, number: int,
+                    rows: int = preview.DEFAULT_ROWS) -> JSON:
+    """What version ``number`` of ``name`` holds: a table's schema and first ``rows``
+    rows, a directory's files, a value's short repr, or why there is no preview."""
+    rows = preview.check_rows(rows)  # before any lookup: a bad size is the caller's
+    return preview.version_preview(ws, _pinned(ws, name, number), rows)
+
+
+__all__ += ["version_preview"]
