@@ -19,11 +19,15 @@ from typing import Any
 import httpx
 import pytest
 
+import nbripple as nr
+from nbripple.catalog import EmbeddedCatalog
 from nbripple.catalog.served import ServedCatalog
 from nbripple.catalog.served.codec import CodecError, dumps, loads
 from nbripple.errors import ServerUnavailable
 from nbripple.model import ArtifactDecl, Execution, NewVersion
 from nbripple.refs import Query
+from nbripple.service.feed import ChangeFeed
+from nbripple.service.serving import DUCKDB_THREADS, release, serving_workspace
 from serving import Server, start_server
 
 
@@ -182,3 +186,23 @@ def test_the_codec_round_trips_records_and_refuses_other_objects() -> None:
         dumps(object())
     with pytest.raises(CodecError):
         loads('{"$type": "Workspace", "fields": {}}')
+
+
+def test_the_serving_connection_runs_duckdb_on_one_thread_and_others_keep_the_default(
+        tmp_path: Path) -> None:
+    home = nr.init_home(tmp_path / "home")
+    EmbeddedCatalog.close_all()
+    ws = serving_workspace(home, ChangeFeed())
+    try:
+        inner = ws.catalog.inner  # type: ignore[attr-defined]
+        with inner.connection() as con:
+            assert con.execute("SELECT current_setting('threads')").fetchone() == (
+                DUCKDB_THREADS,)
+    finally:
+        release(ws)
+    plain = EmbeddedCatalog.for_path(nr.Workspace(home).settings.catalog_path)
+    with plain.connection() as con:
+        threads = con.execute("SELECT current_setting('threads')").fetchone()
+    plain.close()
+    assert threads is not None and threads[0] >= 1
+    assert plain is not inner  # the settings are part of the instance's key

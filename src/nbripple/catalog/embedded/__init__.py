@@ -47,16 +47,16 @@ class EmbeddedCatalog(
     Use :meth:`for_path` to share one instance per file within a process.
     """
 
-    _instances: ClassVar[dict[tuple[str, float, float], EmbeddedCatalog]] = {}
+    _instances: ClassVar[dict[tuple[str, float, float, int | None], EmbeddedCatalog]] = {}
     _instances_lock = threading.Lock()
 
     @classmethod
     def for_path(
         cls, path: str | os.PathLike[str], *, idle_release_ms: float = 100.0,
-        lock_timeout_s: float = 60.0,
+        lock_timeout_s: float = 60.0, threads: int | None = None,
     ) -> EmbeddedCatalog:
         """The instance of this process for the file at ``path`` with these settings."""
-        key = (str(Path(path).resolve()), idle_release_ms, lock_timeout_s)
+        key = (str(Path(path).resolve()), idle_release_ms, lock_timeout_s, threads)
         with cls._instances_lock:
             instance = cls._instances.get(key)
             if instance is not None and not Path(path).exists():
@@ -64,7 +64,7 @@ class EmbeddedCatalog(
                 instance = None
             if instance is None:
                 instance = cls(path, idle_release_ms=idle_release_ms,
-                               lock_timeout_s=lock_timeout_s)
+                               lock_timeout_s=lock_timeout_s, threads=threads)
                 cls._instances[key] = instance
             return instance
 
