@@ -9,7 +9,8 @@ no mocks.
   through server.json, and nothing is lost or written twice;
 * the server's watcher: it fires on another process's commit within a second, and on
   SIGTERM it lets a running triggered run finish, writing through the server;
-* a client whose server stopped first still exits promptly.
+* a client whose server stopped first still exits promptly;
+* a client of another home writes its blobs to the server's store unless it names one.
 
 Every wait has a deadline, so a broken server fails a test instead of hanging it.
 """
@@ -187,6 +188,49 @@ def test_nbripple_url_and_token_point_a_process_at_the_server_of_another_home(
         assert "shared" in [row["name"] for row in json.loads(listed.stdout)]
     # nothing was written to this process's own home
     assert nr.Workspace(mine).catalog.get_artifact("shared") is None
+    EmbeddedCatalog.close_all()
+
+
+# A client of another home writes a file artifact (a blob) and prints its store's URL.
+BLOB_WRITER = r"""
+import sys
+from pathlib import Path
+import nbripple as nr
+from nbripple.service import current
+source = Path(sys.argv[1])
+source.write_text("rows of the day")
+version = nr.Artifact("daily_file").create_from(source)
+print(current().store.url, flush=True)
+"""
+
+
+def test_a_client_of_another_home_writes_blobs_to_the_servers_store_unless_it_names_one(
+        tmp_path: Path) -> None:
+    mine, theirs = fresh_home(tmp_path / "mine"), fresh_home(tmp_path / "theirs")
+    shared = tmp_path / "shared-store"  # e.g. a shared filesystem both machines mount
+    config = theirs / "config.toml"
+    config.write_text(config.read_text().replace('url = "store"', f'url = "{shared}"'))
+    with serving(theirs, "--no-watch") as server:
+        env = child_env(mine, NBRIPPLE_URL=server.url, NBRIPPLE_TOKEN=server.token)
+        done = python(BLOB_WRITER, mine, str(tmp_path / "day.txt"), env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split()[-1] == str(shared)
+        assert any(p.is_file() for p in shared.rglob("*"))
+        assert not any(p.is_file() for p in (mine / "store").rglob("*"))
+        # A process of the server's own home reads it back from there.
+        reader = python("import nbripple as nr; "
+                        "print(nr.Artifact('daily_file').get().load().read_text())", theirs)
+        assert reader.returncode == 0, reader.stderr
+        assert reader.stdout.strip() == "rows of the day"
+        # A store named here (an absolute path or a URL) is this process's own choice.
+        own = tmp_path / "my-store"
+        mine_config = mine / "config.toml"
+        mine_config.write_text(mine_config.read_text().replace('url = "store"',
+                                                               f'url = "{own}"'))
+        done = python(BLOB_WRITER, mine, str(tmp_path / "day2.txt"), env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split()[-1] == str(own)
+        assert any(p.is_file() for p in own.rglob("*"))
     EmbeddedCatalog.close_all()
 
 

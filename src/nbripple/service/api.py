@@ -204,8 +204,8 @@ async def live(feed: ChangeFeed, cursor: str | None, timeout: float) -> JSON:
 
 
 def health(ws: Workspace) -> JSON:
-    """That the server answers, for which home."""
-    return wire.health_dict(ws.home)
+    """That the server answers, for which home, and where its store is."""
+    return wire.health_dict(ws.home, ws.settings.resolved_store_url)
 
 
 __all__ = [

@@ -346,15 +346,16 @@ def live_dict(cursor: str, items: list[dict[str, Any]], reset: bool) -> JSON:
     return {"cursor": cursor, "reset": reset, "items": items}
 
 
-def health_dict(home: Path) -> JSON:
-    """``GET health``: the server answers, for this home."""
+def health_dict(home: Path, store_url: str | None = None) -> JSON:
+    """``GET health``: the server answers, for this home, whose blobs are at
+    ``store_url`` (clients of another machine write there; no credentials)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         installed: str | None = version("nbripple")
     except PackageNotFoundError:  # run from a source tree
         installed = None
-    return {"status": "ok", "home": str(home), "version": installed}
+    return {"status": "ok", "home": str(home), "version": installed, "store_url": store_url}
 
 
 # -- the relaunch form and runs of a notebook file ----------------------------------------

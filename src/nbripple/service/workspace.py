@@ -80,8 +80,20 @@ class Workspace(Views):
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store(self.settings.resolved_store_url, self.settings.store_options)
+            self._store = Store(self._store_url(), self.settings.store_options)
         return self._store
+
+    def _store_url(self) -> str:
+        """Where blobs go: the store this home names, unless the catalog is served and
+        the home names only a path relative to itself (as a new home does) — then the
+        server's store, which every process of that catalog shares (its other clients
+        may run on other machines). An absolute path or a URL set here always wins."""
+        own = self.settings.store.url
+        if "://" in own or Path(own).expanduser().is_absolute():
+            return self.settings.resolved_store_url
+        ask = getattr(self._catalog, "server_store_url", None)
+        served = ask() if ask is not None else None
+        return str(served) if served else self.settings.resolved_store_url
 
     def release(self) -> None:
         """Let other processes have the catalog file now (it reopens on the next use)."""

@@ -102,8 +102,7 @@ class CatalogConnection:
         lock_timeout_s: float = 60.0, threads: int | None = None,
     ) -> None:
         self.path = Path(path)
-        self.threads = threads
-        """DuckDB's worker threads for this connection (None: its default, the cores)."""
+        self.threads = threads  # DuckDB's worker threads (None: its default, the cores)
         self._lock_path = lockfile.lock_path(self.path)
         self.idle_release_s = max(0.0, idle_release_ms / 1000.0)
         self.lock_timeout_s = lock_timeout_s
@@ -252,9 +251,8 @@ class CatalogConnection:
         if not lockfile.try_acquire(self._lock_path):
             raise _FileBusy(None)
         try:
-            config: dict[str, str | bool | int | float | list[str]] = (
-                {} if self.threads is None else {"threads": self.threads})
-            return duckdb.connect(str(self.path), config=config)
+            return duckdb.connect(str(self.path), config={} if self.threads is None
+                                  else {"threads": self.threads})
         except duckdb.Error as exc:
             lockfile.release(self._lock_path)
             if not _is_lock_conflict(exc):

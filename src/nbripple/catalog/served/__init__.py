@@ -97,6 +97,12 @@ class ServedCatalog:
         return self.transport.call(method, args, kwargs, write=method not in REPEATABLE)
 
     # -- the client's own ---------------------------------------------------------
+    def server_store_url(self) -> str | None:
+        """The URL of the store the server's home uses (its health answer): where the
+        blobs of this catalog's versions go when this process names no store of its own."""
+        found = self.transport.get("health").get("store_url")
+        return str(found) if found else None
+
     def now(self) -> datetime:
         return datetime.now(UTC)
 

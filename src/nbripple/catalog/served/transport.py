@@ -98,13 +98,22 @@ class Transport:
         """The result of ``method(*args, **kwargs)`` on the served catalog."""
         body = dumps({"args": list(args), "kwargs": kwargs}).encode("utf-8")
         key = uuid.uuid4().hex if write else None
+        return self._retried(method, lambda tries: self._send(method, body, key, tries))
+
+    def get(self, path: str) -> Any:
+        """The JSON answer of ``GET <url><path>`` (``health``...), retried as calls are."""
+        return self._retried(path, lambda _: self._fetch(path))
+
+    def _retried(self, what: str, send: Callable[[int], Any]) -> Any:
+        """``send(try_number)`` until it answers, within the retry budget; then
+        ServerUnavailable naming the URL and ``what`` was asked."""
         last: list[str] = []
         tries = [0]
 
         def attempt() -> Any:
             tries[0] += 1
             try:
-                return self._send(method, body, key, tries[0])
+                return send(tries[0])
             except _Unreachable as exc:
                 last[:] = [str(exc)]
                 self._rediscover()
@@ -128,7 +137,7 @@ class Transport:
         except tenacity.RetryError:
             self._gave_up = True
             raise errors.ServerUnavailable(
-                f"the nbripple server at {self.url} did not answer {method} "
+                f"the nbripple server at {self.url} did not answer {what} "
                 f"({last[0] if last else 'no answer'})"
                 + ("" if attempts == 1 else f" after retrying for {retry_s:g} s")
                 + "; start it (nbripple serve) or point NBRIPPLE_URL at a running one"
@@ -164,6 +173,21 @@ class Transport:
         if status in RETRIED_STATUSES:
             raise _Unreachable(f"HTTP {status}")
         raise self._error(status, data, method)
+
+    def _fetch(self, path: str) -> Any:
+        pool = self._pool
+        assert pool is not None
+        try:
+            answer = pool.urlopen("GET", f"{self._path}{path}", retries=False, redirect=False,
+                                  headers={"Authorization": f"token {self.token}"},
+                                  preload_content=True)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _Unreachable(_reason(exc)) from exc
+        if answer.status == 200:
+            return json.loads(answer.data)
+        if answer.status in RETRIED_STATUSES:
+            raise _Unreachable(f"HTTP {answer.status}")
+        raise self._error(answer.status, answer.data, path)
 
     def _error(self, status: int, data: bytes, method: str) -> Exception:
         try:
