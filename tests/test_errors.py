@@ -49,6 +49,7 @@ EXPECTED_STATUS = {
     "CatalogError": 500, "CatalogDamaged": 500, "CatalogReadOnly": 500, "DiskFull": 500,
     "ServerUnavailable": 503,
     "SymlinkError": 400, "StoreError": 500, "StoreWriteError": 500, "ServerStateError": 409,
+    "NotebookPathError": 400,
 }
 
 

@@ -526,6 +526,9 @@ def test_a_jupyter_server_process_serves_its_home_to_other_processes(tmp_path: P
             wait_for(lambda: next(jupyter["runtime"].glob(f"kernel-{kernel_id}.json"), None),
                      60, "the kernel's connection file")))
         client.load_connection_file()
+        # A client without a kernel manager judges the kernel dead after one missed
+        # heartbeat second: on a loaded machine a starting kernel misses one.
+        client.hb_channel.time_to_dead = 10.0
         client.start_channels()
         try:
             client.wait_for_ready(timeout=60)

@@ -177,6 +177,8 @@ ERROR_TABLE: dict[str, tuple[int, int]] = {
     # nbripple.launchplans
     "PlanError": (EXIT_ERROR, BAD_INPUT),
     "PlanNotFound": (EXIT_ERROR, NOT_FOUND),
+    # nbripple.service.launching (a notebook path given over the API)
+    "NotebookPathError": (EXIT_ERROR, BAD_INPUT),
 }
 
 
