@@ -127,9 +127,9 @@ def enter_code(execution_id: str, home: Path, cwd: Path) -> str:
 
 
 # What a run's first catalog use imports (the workspace, its catalog and store, the
-# served-mode discovery), imported lazily by ``import nbripple``.
+# served-mode discovery) and a version's repr, imported lazily by ``import nbripple``.
 PRELOADED_MODULES = ("nbripple.workspace", "nbripple.api", "nbripple.artifact",
-                     "nbripple.context", "nbripple.discovery")
+                     "nbripple.context", "nbripple.discovery", "nbripple.display")
 
 
 def preload_code() -> str:
