@@ -210,11 +210,7 @@ def worker_main(argv: list[str] | None = None) -> None:
         # the libraries of its kinds, no user code), so the job starts at once.
         with contextlib.suppress(Exception):  # a kernel without nbripple: the run says so
             start_and_enter(km, preload_code(), Path(tmp), 120.0, hand_over=False)
-        import nbclient  # noqa: F401
-        import papermill  # noqa: F401
-
-        from . import runner, workspace  # noqa: F401
-        from .service import Workspace  # noqa: F401
+        _ready_for_a_job(args.warm)
     data = sys.stdin.buffer.read()
     if not data:  # shut down before any job arrived
         if km is not None:
@@ -228,6 +224,28 @@ def worker_main(argv: list[str] | None = None) -> None:
         return
     job: RunJob = pickle.loads(data)
     run_job(job, km=km, ready_at=datetime.now(UTC))
+
+
+def _ready_for_a_job(kernel_name: str) -> None:
+    """While waiting, do the once-per-process part of a run's start that needs no job:
+    the imports, the kernelspec lookup, nbformat's validator and DuckDB's first
+    connection (in memory: the catalog file is opened only for the job)."""
+    import duckdb
+    import nbclient  # noqa: F401
+    import nbformat
+    import papermill  # noqa: F401
+    from nbformat.v4 import new_notebook
+
+    from . import discovery, runner, workspace  # noqa: F401
+    from .kernels import resolve_kernel
+    from .service import Workspace  # noqa: F401
+
+    nb = new_notebook()  # type: ignore[no-untyped-call]
+    nb.metadata["kernelspec"] = {"name": kernel_name}
+    nbformat.reads(nbformat.writes(nb), as_version=4)  # type: ignore[no-untyped-call]
+    with contextlib.suppress(Exception):  # the job's own lookup reports it
+        resolve_kernel(nb, kernel_name, "the warm kernel")
+    duckdb.connect(":memory:").close()
 
 
 def _die_with(watcher_pid: int | None) -> None:
@@ -257,8 +275,10 @@ def run_job(job: RunJob, km: Any = None, ready_at: datetime | None = None) -> No
     from .phases import stamp
     from .runner import rerun, run
     from .service import Workspace
+    from .service.executions import leave_sweeps_to_the_watcher
 
     ws = Workspace(job.home)
+    leave_sweeps_to_the_watcher(ws)
     try:
         if job.rerun_of is not None:
             rerun(job.rerun_of, workspace=ws, timeout=job.timeout, into=job.execution_id,

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import _thread
+import contextlib
 import inspect
 import logging
 import queue
@@ -90,6 +91,22 @@ def kernel_manager(kernel_name: str, tmp: Path) -> Any:
     return RunKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(tmp / "kernel"))
 
 
+def kill(km: Any) -> None:
+    """Kill the run's kernel now (SIGKILL to its process group), without waiting for it
+    to exit: from here on it can neither stage nor hold anything, and :func:`shutdown`
+    reaps it later, when the run's outcome is committed."""
+    from jupyter_core.utils import run_sync
+
+    async def signal_kill() -> None:
+        sent = km.signal_kernel(signal.SIGKILL)
+        if inspect.isawaitable(sent):
+            await sent
+
+    if km.has_kernel:
+        with contextlib.suppress(Exception):  # gone already: shutdown deals with it
+            run_sync(signal_kill)()
+
+
 def shutdown(km: Any) -> None:
     """Close the run's clients and stop its kernel process."""
     from jupyter_core.utils import run_sync
@@ -109,17 +126,30 @@ def enter_code(execution_id: str, home: Path, cwd: Path) -> str:
     )
 
 
+# What a run's first catalog use imports (the workspace, its catalog and store, the
+# served-mode discovery) and a version's repr, imported lazily by ``import nbripple``.
+PRELOADED_MODULES = ("nbripple.workspace", "nbripple.api", "nbripple.artifact",
+                     "nbripple.context", "nbripple.discovery", "nbripple.display")
+
+
 def preload_code() -> str:
-    """What a pre-started kernel imports before any run: nbripple and the heavy
-    libraries its kinds use (pyarrow, pandas when installed). No user code runs, and
-    each run still gets a kernel of its own."""
+    """What a pre-started kernel does before any run: import nbripple with what a
+    run's first ``nr.load`` or ``create_from`` needs, and the heavy libraries its kinds
+    use (pyarrow, pandas when installed), and connect DuckDB to an in-memory database
+    once, which imports what DuckDB looks for in a notebook (ipywidgets, for its
+    progress bar). No user code runs, no catalog is opened, and each run still gets a
+    kernel of its own."""
     return (
         "import importlib.util as _nbripple_util\n"
         "import nbripple\n"
+        f"for _nbripple_name in {PRELOADED_MODULES!r}:\n"
+        "    __import__(_nbripple_name)\n"
         "for _nbripple_name in ('pyarrow', 'pyarrow.parquet', 'pandas'):\n"
         "    if _nbripple_util.find_spec(_nbripple_name.split('.')[0]) is not None:\n"
         "        __import__(_nbripple_name)\n"
-        "del _nbripple_util, _nbripple_name"
+        "import duckdb as _nbripple_duckdb\n"
+        "_nbripple_duckdb.connect(':memory:').close()\n"
+        "del _nbripple_util, _nbripple_name, _nbripple_duckdb"
     )
 
 

@@ -20,9 +20,11 @@ The steps of :func:`run`:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import tempfile
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +46,7 @@ from .executed import (
 from .kernels import KernelNotFound as KernelNotFound  # re-exported
 from .kernels import KernelStartError, RunGuard, enter_code, start_and_enter
 from .kernels import kernel_manager as _kernel_manager
+from .kernels import kill as _kill
 from .kernels import shutdown as _shutdown
 from .model import Execution
 from .phases import stamp
@@ -209,6 +212,19 @@ def relaunch(execution_id: str, parameters: dict[str, Any] | None = None, *,
 
 
 # -- execution ----------------------------------------------------------------
+def _start_session(ws: Workspace) -> AbstractContextManager[Any]:
+    """Hold the catalog across a run's start-up (the embedded catalog's burst; a served
+    catalog has no file to hold)."""
+    burst = getattr(ws.catalog, "burst", None)
+    return burst() if burst is not None else contextlib.nullcontext()
+
+
+def _transaction(ws: Workspace) -> AbstractContextManager[Any]:
+    """One transaction for the start-up's writes where the catalog offers one."""
+    transaction = getattr(ws.catalog, "transaction", None)
+    return transaction() if transaction is not None else contextlib.nullcontext()
+
+
 def _execute(
     ws: Workspace,
     prepared: Prepared,
@@ -237,16 +253,7 @@ def _execute(
         "cwd": str(prepared.cwd),
     }
     reached = dict(phases or {})
-    if execution_id is not None:
-        queued = ws.execution(execution_id)
-        reached = {**(queued.phases or {}), **reached}
-        ws.catalog.update_execution(
-            execution_id, status="running", started_at=datetime.now(UTC), pid=os.getpid(),
-            host=socket.gethostname(), heartbeat_at=datetime.now(UTC), phases=reached,
-            **details,
-        )
-        execution = replace(queued, status="running")
-    else:
+    if execution_id is None:
         execution = ws._new_execution(
             "notebook",
             trigger=trigger,
@@ -257,16 +264,30 @@ def _execute(
             **details,
         )
         reached["claimed"] = stamp(execution.started_at)
-    try:
-        injected, _ = resolve_inputs(ws, prepared, given, execution.id)
-    except BaseException as exc:
-        ws.catalog.finish_execution(
-            execution.id, commit_staged=False, status="failed", finished_at=datetime.now(UTC),
-            error=exception_error(exc),
-        )
-        raise
-    ws.catalog.update_execution(execution.id, parameters=injected)
-    ws.catalog.close()  # the kernel opens the file next: it must not wait for our idle
+    # One lease of the file and one transaction: the queued execution read, its inputs
+    # pinned and recorded as consumed, and its start (running, details, parameters)
+    # written in one update; then the file is released at once, as the kernel opens
+    # it next and must not wait for our idle time.
+    with _start_session(ws):
+        if execution_id is not None:
+            queued = ws.execution(execution_id)
+            reached = {**(queued.phases or {}), **reached}
+            execution = replace(queued, status="running")
+        started: dict[str, Any] = {} if execution_id is None else {
+            "started_at": datetime.now(UTC), "pid": os.getpid(), "host": socket.gethostname(),
+            "heartbeat_at": datetime.now(UTC), "phases": reached, **details}
+        try:
+            with _transaction(ws):
+                injected, _ = resolve_inputs(ws, prepared, given, execution.id)
+                ws.catalog.update_execution(execution.id, status="running",
+                                            parameters=injected, **started)
+        except BaseException as exc:
+            ws.catalog.finish_execution(
+                execution.id, commit_staged=False, status="failed",
+                finished_at=datetime.now(UTC), error=exception_error(exc), **started,
+            )
+            raise
+    ws.catalog.close()
 
     executor = ws.settings.executor
     start_timeout = options.start_timeout or executor.start_timeout_s
@@ -330,17 +351,33 @@ def _execute(
                                      str(exc) or describe(exc))
         finally:
             heartbeat.stop()
+            # Killed now, reaped after the commit: its exit is not waited for (0.1 s
+            # polls) before the outcome is committed, and it can stage nothing more.
+            _kill(km)
+        status, error = stopped_outcome(guard.reason, status, error, run_timeout)
+        try:
+            _finish(ws, execution.id, prepared, source, output_path, status, error, reached)
+        finally:
             _shutdown(km)
-    status, error = stopped_outcome(guard.reason, status, error, run_timeout)
+    if status == "cancelled":
+        raise RunCancelled(execution.id, "SIGTERM" if guard.reason == "terminated" else "SIGINT")
+    return ws.execution(execution.id)
+
+
+def _finish(ws: Workspace, execution_id: str, prepared: Prepared, source: Path,
+            output_path: Path, status: str, error: dict[str, Any] | None,
+            reached: dict[str, str]) -> None:
+    """Store the executed notebook and end the execution: on success its staged outputs
+    are committed in the same transaction."""
     output_hash = None
     if output_path.exists():
         nb = nbformat.read(str(output_path), as_version=4)  # type: ignore[no-untyped-call]
-        fix_metadata(nb, prepared.path, output_path, execution.id, prepared.kernel_name)
+        fix_metadata(nb, prepared.path, output_path, execution_id, prepared.kernel_name)
         nbformat.write(nb, str(output_path))  # type: ignore[no-untyped-call]
         output_hash = ws.store.put_bytes(output_path.read_bytes()).digest
     source.unlink(missing_ok=True)
     ws.catalog.finish_execution(
-        execution.id,
+        execution_id,
         commit_staged=status == "succeeded",
         status=status,
         finished_at=datetime.now(UTC),
@@ -348,7 +385,3 @@ def _execute(
         output_notebook_hash=output_hash,
         phases=reached,  # the catalog adds "committed", stamped in this transaction
     )
-    if status == "cancelled":
-        raise RunCancelled(execution.id, "SIGTERM" if guard.reason == "terminated" else "SIGINT")
-    return ws.execution(execution.id)
-

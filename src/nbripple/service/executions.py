@@ -238,6 +238,8 @@ _last_sweep: dict[str, float] = {}
 def sweep_if_due(ws: Workspace, every_s: float = SWEEP_EVERY_S) -> None:
     """Sweep dead executions of ``ws``'s catalog at most once per ``every_s`` seconds
     per process; never fails the caller (a locked catalog waits for the next time)."""
+    if context.current_run() is not None:
+        return  # a run's kernel: the process running it and the watchers sweep
     key = f"{os.getpid()}:{ws.home}"
     now = time.monotonic()
     if now - _last_sweep.get(key, -every_s - 1.0) < every_s:
@@ -247,6 +249,12 @@ def sweep_if_due(ws: Workspace, every_s: float = SWEEP_EVERY_S) -> None:
         sweep_dead_executions(ws.catalog)
     except Exception as exc:  # never stop a read for housekeeping
         log.debug("sweep of dead executions skipped: %s", exc)
+
+
+def leave_sweeps_to_the_watcher(ws: Workspace) -> None:
+    """This process runs one job for a watcher (which sweeps ``ws``'s catalog itself):
+    its catalog uses never sweep, so a run's start-up reads only what it needs."""
+    _last_sweep[f"{os.getpid()}:{ws.home}"] = float("inf")
 
 
 class Heartbeat:
