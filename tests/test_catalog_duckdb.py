@@ -13,17 +13,18 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from nbripple.catalog import EmbeddedCatalog
-from nbripple.catalog.embedded import lockfile
+from nbripple.catalog.embedded import host, lockfile
 from nbripple.errors import CatalogLockedError
 from nbripple.pids import pid_alive, process_start_time
 from waiting import wait_for_file as wait_for
 
 LOCK_HOLDER = """
     import sys, time, pathlib
-    from nbripple.catalog.embedded import lockfile
+    from nbripple.catalog.embedded import host, lockfile
     assert lockfile.try_acquire(pathlib.Path(sys.argv[1]))
     pathlib.Path(sys.argv[2]).touch()
     time.sleep(float(sys.argv[3]))
@@ -59,7 +60,7 @@ def test_the_lock_file_names_its_holder_and_is_shared_by_threads(catalog_path: P
 
 FORKS_WHILE_HOLDING = """
     import os, sys, pathlib
-    from nbripple.catalog.embedded import lockfile
+    from nbripple.catalog.embedded import host, lockfile
     lock = pathlib.Path(sys.argv[1])
     assert lockfile.try_acquire(lock)
     pid = os.fork()
@@ -202,7 +203,7 @@ def test_close_all_closes_and_forgets_every_shared_instance(catalog_path: Path) 
 EXITS_WITH_THE_FILE_OPEN = """
     import atexit, sys, pathlib
     from nbripple.catalog import EmbeddedCatalog
-    from nbripple.catalog.embedded import lockfile
+    from nbripple.catalog.embedded import host, lockfile
     path = pathlib.Path(sys.argv[1])
     catalog = EmbeddedCatalog(path, idle_release_ms=60_000)
     catalog.last_event_seq()
@@ -218,3 +219,71 @@ def test_at_exit_the_connection_is_closed_before_the_lock_is_released(
 ) -> None:
     subprocess.run([sys.executable, "-c", textwrap.dedent(EXITS_WITH_THE_FILE_OPEN),
                     str(catalog_path)], check=True, timeout=60)
+
+
+# -- the in-memory database the file is attached to ---------------------------------------
+
+OPENS_THE_FILE = """
+    import sys, duckdb
+    duckdb.connect(sys.argv[1]).close()  # fails while another process has it open
+"""
+
+
+def _another_process_can_open(path: Path) -> bool:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(OPENS_THE_FILE), str(path)],
+                          capture_output=True, timeout=60)
+    return done.returncode == 0
+
+
+def test_bursts_attach_the_file_to_one_database_and_detaching_releases_it(
+    catalog_path: Path,
+) -> None:
+    first = EmbeddedCatalog(catalog_path, idle_release_ms=60_000)
+    other = EmbeddedCatalog(catalog_path, idle_release_ms=60_000)
+    first.last_event_seq()
+    database = host._hosts[os.path.realpath(catalog_path)].con
+    other.last_event_seq()  # a second connection shares the attachment
+    assert host._hosts[os.path.realpath(catalog_path)].users == 2
+    first.close()
+    assert not _another_process_can_open(catalog_path)  # still attached for `other`
+    other.close()
+    assert not Path(f"{catalog_path}.wal").exists()  # detaching checkpointed
+    assert _another_process_can_open(catalog_path)
+    first.last_event_seq()  # the next burst attaches again, to the same database
+    assert host._hosts[os.path.realpath(catalog_path)].con is database
+    first.close()
+
+
+class _FailingDetach:
+    """An in-memory database whose DETACH fails (as a checkpoint on a full disk does)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def execute(self, sql: str) -> object:
+        if sql.startswith("DETACH"):
+            raise duckdb.IOException("IO Error: could not checkpoint (simulated)")
+        return self.con.execute(sql)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.con.cursor()
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def test_a_failed_detach_still_releases_the_file_and_keeps_the_commits(
+    catalog_path: Path,
+) -> None:
+    catalog = EmbeddedCatalog(catalog_path, idle_release_ms=60_000)
+    catalog.last_event_seq()
+    catalog.close()
+    entry = host._hosts[os.path.realpath(catalog_path)]
+    entry.con = _FailingDetach(entry.con)  # type: ignore[assignment]
+    catalog.register_plan("kept", {"notebook": "n.ipynb"}, "hash")
+    catalog.close()  # the detach fails: the database is closed instead
+    assert os.path.realpath(catalog_path) not in host._hosts
+    assert not lockfile.is_held_here(lockfile.lock_path(catalog_path))
+    assert _another_process_can_open(catalog_path)
+    assert catalog.get_plan("kept") is not None  # the commit is intact
+    catalog.close()

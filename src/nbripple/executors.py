@@ -228,15 +228,15 @@ def worker_main(argv: list[str] | None = None) -> None:
 
 def _ready_for_a_job(kernel_name: str) -> None:
     """While waiting, do the once-per-process part of a run's start that needs no job:
-    the imports, the kernelspec lookup, nbformat's validator and DuckDB's first
-    connection (in memory: the catalog file is opened only for the job)."""
-    import duckdb
+    the imports, the kernelspec lookup, nbformat's validator and the in-memory DuckDB
+    database the catalog file will be attached to (only for the job)."""
     import nbclient  # noqa: F401
     import nbformat
     import papermill  # noqa: F401
     from nbformat.v4 import new_notebook
 
     from . import discovery, runner, workspace  # noqa: F401
+    from .catalog.embedded import host
     from .kernels import resolve_kernel
     from .service import Workspace  # noqa: F401
 
@@ -245,7 +245,7 @@ def _ready_for_a_job(kernel_name: str) -> None:
     nbformat.reads(nbformat.writes(nb), as_version=4)  # type: ignore[no-untyped-call]
     with contextlib.suppress(Exception):  # the job's own lookup reports it
         resolve_kernel(nb, kernel_name, "the warm kernel")
-    duckdb.connect(":memory:").close()
+    host.prepare()
 
 
 def _die_with(watcher_pid: int | None) -> None:

@@ -135,10 +135,10 @@ PRELOADED_MODULES = ("nbripple.workspace", "nbripple.api", "nbripple.artifact",
 def preload_code() -> str:
     """What a pre-started kernel does before any run: import nbripple with what a
     run's first ``nr.load`` or ``create_from`` needs, and the heavy libraries its kinds
-    use (pyarrow, pandas when installed), and connect DuckDB to an in-memory database
-    once, which imports what DuckDB looks for in a notebook (ipywidgets, for its
-    progress bar). No user code runs, no catalog is opened, and each run still gets a
-    kernel of its own."""
+    use (pyarrow, pandas when installed), and make the in-memory DuckDB database the
+    run's catalog file will be attached to (DuckDB's first connection in a notebook
+    imports ipywidgets, for its progress bar). No user code runs, no catalog is
+    opened, and each run still gets a kernel of its own."""
     return (
         "import importlib.util as _nbripple_util\n"
         "import nbripple\n"
@@ -147,9 +147,9 @@ def preload_code() -> str:
         "for _nbripple_name in ('pyarrow', 'pyarrow.parquet', 'pandas'):\n"
         "    if _nbripple_util.find_spec(_nbripple_name.split('.')[0]) is not None:\n"
         "        __import__(_nbripple_name)\n"
-        "import duckdb as _nbripple_duckdb\n"
-        "_nbripple_duckdb.connect(':memory:').close()\n"
-        "del _nbripple_util, _nbripple_name, _nbripple_duckdb"
+        "from nbripple.catalog.embedded import host as _nbripple_host\n"
+        "_nbripple_host.prepare()\n"
+        "del _nbripple_util, _nbripple_name, _nbripple_host"
     )
 
 

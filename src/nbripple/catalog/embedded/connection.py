@@ -46,7 +46,7 @@ from ...errors import (
 )
 from ...model import ArtifactVersion
 from ...pids import pid_alive, process_start_time
-from . import lockfile, migrations
+from . import host, lockfile, migrations
 from .faults import catalog_error
 
 _LOCK_PID_RE = re.compile(r"PID (\d+)")
@@ -250,9 +250,8 @@ class CatalogConnection:
         # lock, so opening during another process's close is unsafe (see lockfile).
         if not lockfile.try_acquire(self._lock_path):
             raise _FileBusy(None)
-        try:
-            return duckdb.connect(str(self.path), config={} if self.threads is None
-                                  else {"threads": self.threads})
+        try:  # attached to this process's in-memory database: no new one per burst
+            return host.attach(self.path, self.threads)
         except duckdb.Error as exc:
             lockfile.release(self._lock_path)
             if not _is_lock_conflict(exc):
@@ -336,7 +335,7 @@ class CatalogConnection:
                 self._migrated = True
             self._remember_catalog(con)
         except BaseException:
-            con.close()
+            host.end(con)
             lockfile.release(self._lock_path)
             raise
         return con
@@ -381,7 +380,7 @@ class CatalogConnection:
     def _close_locked(self) -> None:
         if self._con is not None:
             try:
-                self._con.close()
+                host.end(self._con)  # detached: checkpointed, DuckDB's lock released
             except duckdb.Error:
                 # DuckDB checkpoints on close; when that fails (a full disk) the commits
                 # stay in the write-ahead log, replayed on the next open: nothing is lost
