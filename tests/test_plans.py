@@ -9,6 +9,7 @@ starts.
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 import textwrap
 from collections.abc import Callable
@@ -333,6 +334,33 @@ def test_an_artifact_trigger_fires_on_every_version(ws: nr.Workspace, watcher: W
     watcher.run_once()
     assert fired_versions(ws, "predict") == versions
     assert {f.trigger_artifact for f in all_firings(ws, "predict")} == {"blessed_model"}
+
+
+def test_the_watcher_passes_only_when_what_it_acts_on_changed(
+        ws: nr.Workspace, executor: RecordingExecutor, blessed: nr.Artifact) -> None:
+    """Any commit moves the change token; one that adds no version, changes no plan and
+    leaves nothing pending (a run's own writes) costs the watcher one read, no pass."""
+    nr.register(blessed_plan(blessed))
+    nr.activate("predict")
+    watcher = Watcher(workspace=ws, executor=executor, housekeeping_s=3600)
+    assert watcher.run_once(force=False)  # the first pass
+    assert not watcher.run_once(force=False)  # nothing was committed
+    token = ws.catalog.change_token()
+    ws.catalog.watcher_heartbeat("another", os.getpid(), "host")  # type: ignore[attr-defined]
+    assert ws.catalog.change_token() != token
+    assert not watcher.run_once(force=False)
+    assert watcher.passes == 1
+    version = commit(blessed, blessed="true")  # a new version
+    assert watcher.run_once(force=False)
+    assert fired_versions(ws, "predict") == [version]
+    nr.deactivate("predict")  # a change of the plans
+    assert watcher.run_once(force=False)
+    nr.activate("predict")
+    assert watcher.run_once(force=False)
+    firing_id = nr.launch("predict")  # a pending firing
+    assert watcher.run_once(force=False)
+    assert ws.catalog.get_firing(firing_id).status == "running"  # type: ignore[attr-defined]
+    assert watcher.passes == 5 and len(executor.jobs) == 2
 
 
 def test_a_query_trigger_fires_only_on_matching_versions(ws: nr.Workspace, watcher: Watcher,

@@ -60,16 +60,10 @@ class Watcher:
     """
 
     def __init__(
-        self,
-        home: str | os.PathLike[str] | None = None,
-        *,
-        max_parallel: int | None = None,
-        poll_interval: float | None = None,
-        clock: Callable[[], datetime] | None = None,
-        executor: Executor | None = None,
-        grace_period_s: float | None = None,
-        housekeeping_s: float | None = None,
-        workspace: Workspace | None = None,
+        self, home: str | os.PathLike[str] | None = None, *, max_parallel: int | None = None,
+        poll_interval: float | None = None, clock: Callable[[], datetime] | None = None,
+        executor: Executor | None = None, grace_period_s: float | None = None,
+        housekeeping_s: float | None = None, workspace: Workspace | None = None,
     ) -> None:
         self.ws = workspace or (Workspace(home) if home is not None else current())
         self.catalog: Catalog = self.ws.catalog
@@ -78,10 +72,8 @@ class Watcher:
         self.poll_interval = config.poll_interval_s if poll_interval is None else poll_interval
         self.clock = clock or (lambda: datetime.now(UTC))
         self.executor: Executor = executor or make_executor(self.ws.settings)
-        self.grace_period_s = config.grace_period_s if grace_period_s is None \
-            else grace_period_s
-        self.housekeeping_s = config.housekeeping_s if housekeeping_s is None \
-            else housekeeping_s
+        self.grace_period_s = config.grace_period_s if grace_period_s is None else grace_period_s
+        self.housekeeping_s = config.housekeeping_s if housekeeping_s is None else housekeeping_s
         self.id = uuid.uuid4().hex[:12]
         self.host = socket.gethostname()
         self._running: dict[str, str] = {}  # execution id -> firing id
@@ -91,6 +83,7 @@ class Watcher:
         self._thread: threading.Thread | None = None
         self._cursor: int | None = None
         self._signature: Hashable | None = None
+        self._digest: Hashable | None = None  # the catalog's watch_state at the last pass
         self._next_housekeeping = 0.0
         self._wake_at: datetime | None = None
         self._accepting = True
@@ -233,8 +226,8 @@ class Watcher:
         whether a pass ran. Tests and embedders may call it directly."""
         now = self.clock()
         signature = self.catalog.change_token()  # before the pass (see below)
-        changed = signature != self._signature or self._notified
-        self._notified = False
+        notified, self._notified = self._notified, False
+        changed = signature != self._signature or notified
         # runs that ended stay owed to a pass until one reaps them
         ended = [*self._unreaped, *(self.executor.ended() if self._running else [])]
         housekeeping = time.monotonic() >= self._next_housekeeping
@@ -247,17 +240,26 @@ class Watcher:
         # release holds the pass's own writes (nobody else could write meanwhile), so
         # they cost no extra pass (served: they cost one).
         burst = getattr(self.catalog, "burst", contextlib.nullcontext)
+        state = getattr(self.catalog, "watch_state", None)  # optional in a catalog
+        quiet = state is not None and self._digest is not None and not (
+            force or notified or ended or housekeeping or due)
         try:
             with burst() as held:
-                self._pass(now, ended, housekeeping)
+                # Only the token moved: a pass is owed if a new event, a change of the
+                # plans or a pending firing says so (a run's own writes move the token
+                # too); one read tells, and the file is released within a few ms.
+                digest, pending = state() if quiet and state else (None, True)
+                if ran := pending or digest != self._digest:
+                    self._pass(now, ended, housekeeping)
+                    self._digest = state()[0] if state is not None else None
             self._signature = getattr(held, "token", None) or signature
         except BaseException:
-            self._signature = None  # a failed pass is done again on the next call
+            self._signature = self._digest = None  # a failed pass is done again next call
             raise
         finally:
             self.catalog.close()  # never hold the file between passes
-        self.passes += 1
-        return True
+        self.passes += ran
+        return ran
 
     def _pass(self, now: datetime, ended: list[str], housekeeping: bool) -> None:
         self._reap(ended)
@@ -430,13 +432,11 @@ class Watcher:
         except Exception as exc:  # the run never started: record why, settle the firing
             self._running.pop(execution_id, None)
             self.catalog.finish_execution(
-                execution_id, commit_staged=False, status="failed",
-                finished_at=datetime.now(UTC),
+                execution_id, commit_staged=False, status="failed", finished_at=datetime.now(UTC),
                 error=run_error(type(exc).__name__, f"the run could not start: {exc}"))
             self._settle(firing.id, self.catalog.get_execution(execution_id))
             raise
-        log.info("plan %s fired (%s) -> execution %s", firing.plan, firing.dedup_key,
-                 execution_id)
+        log.info("plan %s fired (%s) -> execution %s", firing.plan, firing.dedup_key, execution_id)
         return True
 
     # -- outcomes -----------------------------------------------------------------

@@ -66,8 +66,8 @@ class ReactiveTables(CatalogConnection):
                 raise KeyError(name)
             if bool(row[0]) == active:
                 if active:  # activating again clears a loop-guard stop
-                    con.execute("UPDATE plan_state SET stopped_reason = NULL WHERE name = ?",
-                                [name])
+                    con.execute("UPDATE plan_state SET stopped_reason = NULL, updated_at = ? "
+                                "WHERE name = ?", [now, name])
                 return False
             if active:
                 seq_row = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
@@ -96,11 +96,14 @@ class ReactiveTables(CatalogConnection):
                         [*values, _now(), name])
 
     def list_plans(self, *, active_only: bool = False) -> list[PlanRecord]:
+        # the latest version by a join on one grouping (a correlated subquery per plan
+        # took twice as long; a watcher lists the plans on every pass)
         sql = (
             "SELECT s.name, p.version, p.spec, p.created_at, s.active, s.active_version, "
-            "(SELECT max(version) FROM plans q WHERE q.name = s.name), s.activated_at, "
-            "s.activated_seq, s.schedule_anchor, s.stopped_reason "
-            "FROM plan_state s JOIN plans p ON p.name = s.name AND p.version = s.active_version"
+            "l.latest, s.activated_at, s.activated_seq, s.schedule_anchor, s.stopped_reason "
+            "FROM plan_state s JOIN plans p ON p.name = s.name AND p.version = s.active_version "
+            "JOIN (SELECT name, max(version) AS latest FROM plans GROUP BY name) l "
+            "ON l.name = s.name"
         )
         if active_only:
             sql += " WHERE s.active"
@@ -213,6 +216,21 @@ class ReactiveTables(CatalogConnection):
         with self.connection() as con:
             row = con.execute("SELECT value FROM meta WHERE key = 'watch_cursor'").fetchone()
         return int(row[0]) if row else 0
+
+    def watch_state(self) -> tuple[tuple[Any, ...], bool]:
+        """What a watcher's pass acts on, in one read: ``(digest, pending)``, where the
+        digest is the newest event's seq and the plans' state (how many, last changed)
+        and ``pending`` whether any firing is pending. A watcher that took it at the end
+        of its last pass need not pass again while it is the same and nothing is pending
+        (a run's own writes move the file's change token, not this)."""
+        with self.connection() as con:
+            row = con.execute(
+                "SELECT (SELECT coalesce(max(seq), 0) FROM events), "
+                "(SELECT count(*) FROM plan_state), (SELECT max(updated_at) FROM plan_state), "
+                "EXISTS (SELECT 1 FROM firings WHERE status = 'pending')"
+            ).fetchone()
+        assert row is not None
+        return (row[0], row[1], row[2]), bool(row[3])
 
     def advance_watch_cursor(self, seq: int) -> None:
         with self.connection() as con:
