@@ -36,13 +36,13 @@ from nbripple.phases import PHASES, TRIGGER, timeline
 DETECT_TARGET_MS = 50.0  # issue 12: embedded detection p50
 HOP_TARGET = 0.5  # issue 12: hop <= 0.5x plain papermill on a fresh kernel (goal 0.35)
 # --quick (8 events, 2 hops) on the shared 2-core machine, figures of this commit:
-# detection p50 101-223 ms at load 3.5-8 (other suites running), so 400 ms is the
+# detection p50 40-131 ms at load 1.7-7.7 (another suite running), so 250 ms is the
 # headroom such load needs; a regression like issue 12's (2-3 s at load 8 before the
-# burst pass) misses it every time. Hop ratio 1.29 at load 3.5 (2.0 at load 5 before
-# the warm pool of two): 1.6 is that figure plus load's headroom, and the full 0.5 is
-# not reached yet on this machine.
-SMOKE_DETECT_MS = 400.0
-SMOKE_HOP = 1.6
+# burst pass) misses it every time. Hop ratio 0.23-0.28 at load 1.7-7.7 (hop 447-1305
+# ms, papermill 1.2-4.6 s; 0.45-0.63 before the file was attached rather than opened):
+# 0.8 is that figure plus headroom for a warm process refilled late under load.
+SMOKE_DETECT_MS = 250.0
+SMOKE_HOP = 0.8
 
 WATCHER = """
 import sys
