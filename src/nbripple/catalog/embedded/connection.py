@@ -39,11 +39,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from ...errors import (
-    CatalogLockedError,
-    CatalogReadOnly,
-    DiskFull,
-)
+from ...errors import CatalogLockedError, CatalogReadOnly, DiskFull
 from ...model import ArtifactVersion
 from ...pids import pid_alive, process_start_time
 from . import lockfile, migrations
@@ -116,6 +112,8 @@ class CatalogConnection:
         # (name, number) -> version read or committed by this process
         self._pinned: OrderedDict[tuple[str, int], ArtifactVersion] = OrderedDict()
         self._catalog_id: str | None = None
+        # (opens, epoch, newest seq, name -> (newest, description, facets)): VersionTables
+        self._counters: tuple[int, int, int, dict[str, tuple[int, str, set[str]]]] | None = None
         self._last_used = 0.0
         self._migrated = False
         self._releaser: threading.Thread | None = None
@@ -134,6 +132,7 @@ class CatalogConnection:
         self._depth = 0
         self._in_transaction = False
         self._releaser = None
+        self._counters = None
 
     @contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -164,24 +163,24 @@ class CatalogConnection:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection inside BEGIN ... COMMIT (ROLLBACK on error).
-
-        Nested calls join the outermost transaction.
-        """
+        """A connection inside BEGIN ... COMMIT (ROLLBACK on error); nested calls join
+        the outermost transaction."""
         with self.connection() as con:
             if self._in_transaction:
                 yield con
                 return
             con.execute("BEGIN TRANSACTION")
-            self._in_transaction = True
+            self._in_transaction, committed = True, False
             try:
                 yield con
-            except BaseException:
                 self._in_transaction = False
-                con.execute("ROLLBACK")
-                raise
-            self._in_transaction = False
-            con.execute("COMMIT")
+                con.execute("COMMIT")
+                committed = True
+            finally:
+                if not committed:  # rolled back: so is the numbering it took
+                    self._in_transaction, self._counters = False, None
+                    with contextlib.suppress(duckdb.Error):
+                        con.execute("ROLLBACK")
 
     @contextmanager
     def burst(self) -> Iterator[Burst]:
