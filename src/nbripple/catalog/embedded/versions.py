@@ -176,9 +176,9 @@ class VersionTables(CatalogConnection):
         _many(con, "INSERT INTO cards VALUES {}", 6, cards)
         _many(con, "INSERT INTO events VALUES {}", 6, events)
         for name in decls:
-            facets = artifacts[name][2] if name in artifacts else set()
+            known = artifacts[name][2] if name in artifacts else set()
             artifacts[name] = (next_number[name] - 1, description[name],
-                               facets | {facet for artifact, facet in heads if artifact == name})
+                               known | {facet for artifact, facet in heads if artifact == name})
         self._counters = (self.opens, _EPOCHS[os.path.realpath(self.path)],
                           first_seq + len(items) - 1, artifacts)
         return found
