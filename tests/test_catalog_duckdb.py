@@ -19,12 +19,14 @@ import pytest
 from nbripple.catalog import EmbeddedCatalog
 from nbripple.catalog.embedded import host, lockfile
 from nbripple.errors import CatalogLockedError
+from nbripple.model import ArtifactDecl, NewVersion
 from nbripple.pids import pid_alive, process_start_time
+from nbripple.refs import Query
 from waiting import wait_for_file as wait_for
 
 LOCK_HOLDER = """
     import sys, time, pathlib
-    from nbripple.catalog.embedded import host, lockfile
+    from nbripple.catalog.embedded import lockfile
     assert lockfile.try_acquire(pathlib.Path(sys.argv[1]))
     pathlib.Path(sys.argv[2]).touch()
     time.sleep(float(sys.argv[3]))
@@ -287,3 +289,69 @@ def test_a_failed_detach_still_releases_the_file_and_keeps_the_commits(
     assert _another_process_can_open(catalog_path)
     assert catalog.get_plan("kept") is not None  # the commit is intact
     catalog.close()
+
+
+# -- what an open knows of the numbering ------------------------------------------------
+
+
+def _new(name: str, partitions: dict[str, str] | None = None) -> NewVersion:
+    return NewVersion(artifact=ArtifactDecl(name=name, partition_keys=tuple(partitions or {})),
+                      partitions=dict(partitions or {}), time_partition=None, kind="value",
+                      python_type="builtins.str", content_hash=f"h{time.monotonic_ns()}",
+                      size=1, uri=None, inline_value='"x"')
+
+
+def _heads(catalog: EmbeddedCatalog, name: str) -> dict[str, int]:
+    with catalog.connection() as con:
+        return dict(con.execute("SELECT facet, version FROM heads WHERE artifact = ?",
+                                [name]).fetchall())
+
+
+def test_a_rolled_back_commit_leaves_no_numbering_behind(catalog_path: Path) -> None:
+    # The first commit of an artifact and of a partition fails after inserting its heads
+    # rows: what the open remembered of them goes with the transaction.
+    catalog = EmbeddedCatalog(catalog_path, idle_release_ms=60_000)
+    catalog.commit(None, [_new("other")])
+    with pytest.raises(RuntimeError, match="after the heads"), catalog.transaction():
+        catalog.commit(None, [_new("fresh", {"day": "mon"})])
+        catalog.commit(None, [_new("other", {"day": "mon"})])
+        raise RuntimeError("failed after the heads")
+    assert catalog.is_open  # the same open: only the rollback can have told it
+    assert catalog.get_artifact("fresh") is None
+    assert [v.version for v in catalog.commit(None, [_new("fresh", {"day": "mon"})])] == [1]
+    assert [v.version for v in catalog.commit(None, [_new("other", {"day": "mon"})])] == [2]
+    assert _heads(catalog, "fresh") == {"*": 1, "kind=value": 1, "p:day=mon": 1}
+    assert _heads(catalog, "other") == {"*": 2, "kind=value": 2, "p:day=mon": 2}
+    assert [e.seq for e in catalog.events_after(0)] == [1, 2, 3]
+    found = catalog.find_version(Query(name="other", partitions={"day": "mon"}))
+    assert found is not None and found.version == 2
+    catalog.close()
+
+
+def test_instances_of_one_file_in_one_process_number_in_turn(catalog_path: Path) -> None:
+    first = EmbeddedCatalog(catalog_path, idle_release_ms=60_000)
+    second = EmbeddedCatalog(catalog_path, idle_release_ms=60_000)
+    numbers = []
+    for catalog in (first, second, first, first, second):
+        numbers += [v.version for v in catalog.commit(None, [_new("shared")])]
+    assert first.is_open and second.is_open  # both held it throughout
+    assert numbers == [1, 2, 3, 4, 5]
+    assert [e.seq for e in first.events_after(0)] == [1, 2, 3, 4, 5]
+    assert _heads(second, "shared") == {"*": 5, "kind=value": 5}
+    first.close()
+    second.close()
+
+
+def test_heads_follow_each_facet_across_commits_of_one_open(catalog_path: Path) -> None:
+    catalog = EmbeddedCatalog(catalog_path, idle_release_ms=60_000)
+    for day in ("mon", "tue", "mon", "wed"):
+        catalog.commit(None, [_new("daily", {"day": day})])
+    catalog.commit_many([(None, [_new("daily", {"day": "tue"})]),
+                         (None, [_new("daily", {"day": "thu"}), _new("daily", {"day": "mon"})])])
+    assert _heads(catalog, "daily") == {"*": 7, "kind=value": 7, "p:day=mon": 7,
+                                        "p:day=tue": 5, "p:day=wed": 4, "p:day=thu": 6}
+    catalog.close()
+    reopened = EmbeddedCatalog(catalog_path, idle_release_ms=60_000)
+    assert [v.version for v in reopened.commit(None, [_new("daily", {"day": "wed"})])] == [8]
+    assert _heads(reopened, "daily")["p:day=wed"] == 8
+    reopened.close()

@@ -39,11 +39,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from ...errors import (
-    CatalogLockedError,
-    CatalogReadOnly,
-    DiskFull,
-)
+from ...errors import CatalogLockedError, CatalogReadOnly, DiskFull
 from ...model import ArtifactVersion
 from ...pids import pid_alive, process_start_time
 from . import host, lockfile, migrations
@@ -57,6 +53,7 @@ MAX_RETRY_DELAY_S = 0.02  # the longest sleep between two tries of a locked file
 EXIT_CLOSE_WAIT_S = 2.0  # at exit, how long to wait for an operation to end before closing
 HAND_OVER_AFTER_S = 0.02  # a holder keeps a contended file this long for its next commits
 WAITER_CHECK_S = 0.005  # while idle and holding the file, how often to look for waiters
+MARKERS_FRESH_S = 0.05  # the longest a listing of waiting markers is trusted unchanged
 
 
 class _FileBusy(Exception):
@@ -104,6 +101,8 @@ class CatalogConnection:
         self.path = Path(path)
         self.threads = threads  # DuckDB's worker threads (None: its default, the cores)
         self._lock_path = lockfile.lock_path(self.path)
+        self._markers_dir = (str(self.path.parent), f"{self.path.name}.wait.")
+        self._markers: tuple[int, float, list[str]] = (0, 0.0, [])  # see _others_waiting
         self.idle_release_s = max(0.0, idle_release_ms / 1000.0)
         self.lock_timeout_s = lock_timeout_s
         self._lock = threading.RLock()
@@ -116,6 +115,8 @@ class CatalogConnection:
         # (name, number) -> version read or committed by this process
         self._pinned: OrderedDict[tuple[str, int], ArtifactVersion] = OrderedDict()
         self._catalog_id: str | None = None
+        # (opens, epoch, newest seq, name -> (newest, description, facets)): VersionTables
+        self._counters: tuple[int, int, int, dict[str, tuple[int, str, set[str]]]] | None = None
         self._last_used = 0.0
         self._migrated = False
         self._releaser: threading.Thread | None = None
@@ -134,6 +135,7 @@ class CatalogConnection:
         self._depth = 0
         self._in_transaction = False
         self._releaser = None
+        self._counters = None
 
     @contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -164,24 +166,24 @@ class CatalogConnection:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection inside BEGIN ... COMMIT (ROLLBACK on error).
-
-        Nested calls join the outermost transaction.
-        """
+        """A connection inside BEGIN ... COMMIT (ROLLBACK on error); nested calls join
+        the outermost transaction."""
         with self.connection() as con:
             if self._in_transaction:
                 yield con
                 return
             con.execute("BEGIN TRANSACTION")
-            self._in_transaction = True
+            self._in_transaction, committed = True, False
             try:
                 yield con
-            except BaseException:
                 self._in_transaction = False
-                con.execute("ROLLBACK")
-                raise
-            self._in_transaction = False
-            con.execute("COMMIT")
+                con.execute("COMMIT")
+                committed = True
+            finally:
+                if not committed:  # rolled back: so is the numbering it took
+                    self._in_transaction, self._counters = False, None
+                    with contextlib.suppress(duckdb.Error):
+                        con.execute("ROLLBACK")
 
     @contextmanager
     def burst(self) -> Iterator[Burst]:
@@ -215,21 +217,25 @@ class CatalogConnection:
             self._waiting_marker().write_text(str(started) if started else "", encoding="ascii")
 
     def _others_waiting(self) -> bool:
-        prefix = f"{self.path.name}.wait."
+        # Asked after each operation and every WAITER_CHECK_S: list the directory only
+        # when it changed (a marker came or went), or after MARKERS_FRESH_S.
+        home, prefix = self._markers_dir
         try:
-            names = os.listdir(self.path.parent)
+            stamp, now = os.stat(home).st_mtime_ns, time.monotonic()
+            if stamp != self._markers[0] or now >= self._markers[1]:
+                self._markers = (stamp, now + MARKERS_FRESH_S, [
+                    name for name in os.listdir(home) if name.startswith(prefix)])
         except OSError:
             return False
-        for name in names:
-            if not name.startswith(prefix):
-                continue
+        for name in self._markers[2]:
             pid_text = name[len(prefix):]
             if not pid_text.isdigit() or int(pid_text) == os.getpid():
                 continue
-            if pid_alive(int(pid_text), start_time=_marker_start_time(self.path.parent / name)):
+            marker = os.path.join(home, name)
+            if pid_alive(int(pid_text), start_time=lockfile.marker_start_time(marker)):
                 return True
             with contextlib.suppress(OSError):  # left by a process that died
-                os.unlink(self.path.parent / name)
+                os.unlink(marker)
         return False
 
     def _share_used(self) -> bool:
@@ -491,9 +497,3 @@ def _close_at_exit() -> None:
 
 lockfile.before_exit_release(_close_at_exit)
 
-
-def _marker_start_time(marker: Path) -> float | None:
-    try:
-        return float(marker.read_text(encoding="ascii"))
-    except (OSError, ValueError, UnicodeDecodeError):  # gone, or written by an older nbripple
-        return None

@@ -122,3 +122,12 @@ def _forget_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def marker_start_time(marker: str | os.PathLike[str]) -> float | None:
+    """The start time a waiting process wrote into its marker (None: gone, or written
+    by an older nbripple)."""
+    try:
+        return float(Path(marker).read_text(encoding="ascii"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
