@@ -62,7 +62,7 @@ def test_the_lock_file_names_its_holder_and_is_shared_by_threads(catalog_path: P
 
 FORKS_WHILE_HOLDING = """
     import os, sys, pathlib
-    from nbripple.catalog.embedded import host, lockfile
+    from nbripple.catalog.embedded import lockfile
     lock = pathlib.Path(sys.argv[1])
     assert lockfile.try_acquire(lock)
     pid = os.fork()
@@ -205,7 +205,7 @@ def test_close_all_closes_and_forgets_every_shared_instance(catalog_path: Path) 
 EXITS_WITH_THE_FILE_OPEN = """
     import atexit, sys, pathlib
     from nbripple.catalog import EmbeddedCatalog
-    from nbripple.catalog.embedded import host, lockfile
+    from nbripple.catalog.embedded import lockfile
     path = pathlib.Path(sys.argv[1])
     catalog = EmbeddedCatalog(path, idle_release_ms=60_000)
     catalog.last_event_seq()
