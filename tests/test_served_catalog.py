@@ -8,6 +8,7 @@ the codec's refusals and the client's errors — against a real `nbripple serve`
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -206,3 +207,25 @@ def test_the_serving_connection_runs_duckdb_on_one_thread_and_others_keep_the_de
     plain.close()
     assert threads is not None and threads[0] >= 1
     assert plain is not inner  # the settings are part of the instance's key
+
+
+def test_a_call_leaves_the_client_in_one_write(server: Server,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # Head and body in one packet: the server wakes up once per call, not twice.
+    writes: list[bytes] = []
+    real = socket.socket.sendall
+
+    def counting(sock: socket.socket, data: Any, *args: Any) -> None:
+        writes.append(bytes(data))
+        real(sock, data, *args)
+
+    catalog = ServedCatalog(server.url, server.token)
+    catalog.commit(None, [new(value="warm")])  # connected
+    monkeypatch.setattr(socket.socket, "sendall", counting)
+    versions = catalog.commit(None, [new(value="x" * 3000)])
+    monkeypatch.undo()
+    assert [v.version for v in versions] == [2]
+    assert len(writes) == 1
+    head, _, body = writes[0].partition(b"\r\n\r\n")
+    assert head.startswith(b"POST ") and b"Idempotency-Key" in head
+    assert len(body) == int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0]) > 3000

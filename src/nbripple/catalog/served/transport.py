@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import tenacity
 import urllib3
+import urllib3.connection
 
 from ... import errors
 from .codec import dumps, loads
@@ -35,6 +36,39 @@ Discover = Callable[[], "tuple[str, str] | None"]
 
 class _Unreachable(Exception):
     """The server did not answer this time (retried)."""
+
+
+class _OneWrite:
+    """Mixed into urllib3's connections: a request's head and body leave in one write.
+
+    http.client writes the head, then the body: two packets on a TCP_NODELAY socket,
+    so the server wakes up for the head and again for the body. A catalog call's body
+    is small; one write costs both sides one wake-up and one system call less."""
+
+    _gathered: bytearray | None = None
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        self._gathered = bytearray()
+        try:
+            super().request(*args, **kwargs)  # type: ignore[misc]
+            data = bytes(self._gathered)
+        finally:
+            self._gathered = None
+        super().send(data)  # type: ignore[misc]
+
+    def send(self, data: Any) -> None:
+        if self._gathered is not None and isinstance(data, bytes | bytearray):
+            self._gathered += data
+            return
+        super().send(data)  # type: ignore[misc]
+
+
+class _Connection(_OneWrite, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _SecureConnection(_OneWrite, urllib3.connection.HTTPSConnection):
+    pass
 
 
 class Transport:
@@ -74,6 +108,8 @@ class Transport:
         old, self._pool = self._pool, pool_class(
             parts.hostname, parts.port, maxsize=8, block=False, retries=False,
             timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=self.read_timeout_s))
+        self._pool.ConnectionCls = _SecureConnection if parts.scheme == "https" \
+            else _Connection
         if old is not None:
             old.close()
 
