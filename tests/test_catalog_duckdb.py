@@ -148,6 +148,31 @@ def test_waiting_markers_count_only_while_their_process_lives(catalog_path: Path
     assert not catalog._others_waiting() and not marker.exists()
 
 
+def test_a_marker_is_seen_at_once_however_soon_after_the_last_listing(
+        catalog_path: Path) -> None:
+    # The holder lists the directory again only when its mtime moves; a marker left in
+    # the same tick of that clock as the last listing must not be missed. (Linux 6.13+
+    # gives a change right after a stat a fine timestamp, so there the mtime always
+    # moves; older kernels stamp a whole jiffy alike, which the listing allows for.)
+    catalog = EmbeddedCatalog(catalog_path, idle_release_ms=0)
+    catalog_path.parent.mkdir(parents=True, exist_ok=True)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        started = process_start_time(sleeper.pid)
+        assert started is not None
+        marker = catalog_path.with_name(f"catalog.duckdb.wait.{sleeper.pid}")
+        for _ in range(20):
+            (catalog_path.parent / "other-file").write_text("x")  # the directory moves
+            assert not catalog._others_waiting()  # listed now
+            marker.write_text(str(started), encoding="ascii")  # within the same tick
+            assert catalog._others_waiting()
+            marker.unlink()
+            assert not catalog._others_waiting()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 def test_pid_alive_tells_a_reused_pid_from_its_owner() -> None:
     me = os.getpid()
     started = process_start_time()

@@ -53,7 +53,7 @@ MAX_RETRY_DELAY_S = 0.02  # the longest sleep between two tries of a locked file
 EXIT_CLOSE_WAIT_S = 2.0  # at exit, how long to wait for an operation to end before closing
 HAND_OVER_AFTER_S = 0.02  # a holder keeps a contended file this long for its next commits
 WAITER_CHECK_S = 0.005  # while idle and holding the file, how often to look for waiters
-MARKERS_FRESH_S = 0.05  # the longest a listing of waiting markers is trusted unchanged
+MARKERS_FRESH_S, MTIME_TICK_NS = 0.05, 20_000_000  # see _others_waiting
 
 
 class _FileBusy(Exception):
@@ -94,10 +94,8 @@ class CatalogConnection:
     """The connection lease of :class:`~nbripple.catalog.embedded.EmbeddedCatalog`,
     and the caches of rows read through it (forgotten when the file is replaced)."""
 
-    def __init__(
-        self, path: str | os.PathLike[str], *, idle_release_ms: float = 100.0,
-        lock_timeout_s: float = 60.0, threads: int | None = None,
-    ) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, idle_release_ms: float = 100.0,
+                 lock_timeout_s: float = 60.0, threads: int | None = None) -> None:
         self.path = Path(path)
         self.threads = threads  # DuckDB's worker threads (None: its default, the cores)
         self._lock_path = lockfile.lock_path(self.path)
@@ -218,12 +216,15 @@ class CatalogConnection:
 
     def _others_waiting(self) -> bool:
         # Asked after each operation and every WAITER_CHECK_S: list the directory only
-        # when it changed (a marker came or went), or after MARKERS_FRESH_S.
+        # when it changed (a marker came or went), or after MARKERS_FRESH_S. A listing
+        # within a tick of the mtime's clock is not kept: a change in that same tick
+        # would leave the mtime as it is (git's "racy" index entries).
         home, prefix = self._markers_dir
         try:
             stamp, now = os.stat(home).st_mtime_ns, time.monotonic()
             if stamp != self._markers[0] or now >= self._markers[1]:
-                self._markers = (stamp, now + MARKERS_FRESH_S, [
+                settled = time.time_ns() - stamp > MTIME_TICK_NS
+                self._markers = (stamp if settled else -1, now + MARKERS_FRESH_S, [
                     name for name in os.listdir(home) if name.startswith(prefix)])
         except OSError:
             return False
