@@ -380,3 +380,17 @@ def test_heads_follow_each_facet_across_commits_of_one_open(catalog_path: Path) 
     assert [v.version for v in reopened.commit(None, [_new("daily", {"day": "wed"})])] == [8]
     assert _heads(reopened, "daily")["p:day=wed"] == 8
     reopened.close()
+
+
+def test_close_all_releases_instances_it_did_not_hand_out(catalog_path: Path) -> None:
+    # A workspace keeps the catalog object it was given after close_all forgot it; once
+    # close_all returns, this process holds no catalog file and a raw connection opens.
+    forgotten = EmbeddedCatalog.for_path(catalog_path, idle_release_ms=60_000)
+    EmbeddedCatalog.close_all()
+    own = EmbeddedCatalog(catalog_path, idle_release_ms=60_000)
+    forgotten.last_event_seq()
+    own.last_event_seq()
+    assert forgotten.is_open and own.is_open
+    EmbeddedCatalog.close_all()
+    assert not forgotten.is_open and not own.is_open
+    duckdb.connect(str(catalog_path)).close()

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from .cards import CardTables
+from .connection import every_catalog
 from .events import EventTables
 from .executions import ExecutionTables
 from .lineage import LineageTables
@@ -71,11 +72,14 @@ class EmbeddedCatalog(
     @classmethod
     def close_all(cls) -> None:
         """Close every instance :meth:`for_path` handed out and forget them, so the next
-        call starts afresh (with nothing cached)."""
+        call starts afresh (with nothing cached). Instances made otherwise, or forgotten
+        by an earlier call and still in use (a workspace keeps its catalog), release
+        their files too: the process then holds no catalog file (unless an operation is
+        running), and another connection may open one."""
         with cls._instances_lock:
             instances = list(cls._instances.values())
             cls._instances.clear()
-        for instance in instances:
+        for instance in [*instances, *list(every_catalog)]:
             instance.close()
 
 

@@ -123,7 +123,7 @@ class CatalogConnection:
         self._token_at_close: tuple[int, ...] | None = None
         self._opened_at = 0.0
         os.register_at_fork(after_in_child=self._forget_after_fork)
-        _every_catalog.add(self)
+        every_catalog.add(self)
 
     def _forget_after_fork(self) -> None:
         # A forked child must not use (or close) the parent's connection.
@@ -480,14 +480,14 @@ class CatalogConnection:
             return migrations.stored_schema_version(con)
 
 
-_every_catalog: weakref.WeakSet[CatalogConnection] = weakref.WeakSet()
+every_catalog: weakref.WeakSet[CatalogConnection] = weakref.WeakSet()
 
 
 def _close_at_exit() -> None:
     # Close each open connection (DuckDB checkpoints) while its lock is still held. A
     # connection that stays busy in another thread is left alone: a live thread keeps
     # filelock from releasing the lock, and the kernel releases it when the process ends.
-    for catalog in list(_every_catalog):
+    for catalog in list(every_catalog):
         if catalog._lock.acquire(timeout=EXIT_CLOSE_WAIT_S):
             try:
                 if catalog._depth == 0:
