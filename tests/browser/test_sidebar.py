@@ -74,8 +74,9 @@ def open_panel(lab: Lab) -> Any:
                            timeout=60_000)
     page.evaluate("() => window.jupyterapp.restored.then(() => true)")
     panel = page.locator(SIDEBAR)
-    if not panel.is_visible():
-        tab.click()
+    # Activate, not click: a click toggles, so it would close a panel the restorer
+    # opened between a visibility check and the click.
+    page.evaluate("() => window.jupyterapp.shell.activateById('nbripple-sidebar')")
     expect(panel).to_be_visible()
     return panel
 
