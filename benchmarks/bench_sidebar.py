@@ -223,8 +223,8 @@ def open_panel(page: Any, lab: Any) -> Any:
     tab = page.locator('.jp-SideBar .lm-TabBar-tab[data-id="nbripple-sidebar"]')
     tab.wait_for(timeout=60_000)
     panel = page.locator("#nbripple-sidebar")
-    if not panel.is_visible():
-        tab.click()
+    # activate, not click: a click toggles a panel the restorer may have opened meanwhile
+    page.evaluate("() => window.jupyterapp.shell.activateById('nbripple-sidebar')")
     panel.wait_for(state="visible")
     page.wait_for_function(
         "() => document.querySelector('#nbripple-sidebar .jp-nbripple-search')"

@@ -426,9 +426,7 @@ def test_run_with_nbripple_on_a_notebook_file_runs_it_with_its_parameters(lab: L
     page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.restored)",
                            timeout=60_000)
     page.evaluate("() => window.jupyterapp.restored.then(() => true)")
-    browser_tab = page.locator('.jp-SideBar .lm-TabBar-tab[data-id="filebrowser"]')
-    if not page.locator("#filebrowser").is_visible():
-        browser_tab.click()
+    page.evaluate("() => window.jupyterapp.shell.activateById('filebrowser')")  # see open_panel
     item = page.locator('.jp-DirListing-item[data-file-type="notebook"]',
                         has_text="greeter.ipynb")
     expect(item).to_be_visible()
