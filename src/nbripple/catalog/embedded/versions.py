@@ -90,9 +90,10 @@ class VersionTables(CatalogConnection):
         return out
 
     def _numbering(self, con: duckdb.DuckDBPyConnection, names: list[str],
-                   facets: list[str]) -> tuple[int, dict[str, tuple[int, str, set[str]]]]:
-        """The newest seq of all, and of each of ``names`` that has versions its newest
-        number, description and which of ``facets`` it has in ``heads``.
+                   facets: list[str]) -> tuple[int, int, dict[str, tuple[int, str, set[str]]]]:
+        """This numbering's epoch, the newest seq of all, and of each of ``names`` that
+        has versions its newest number, description and which of ``facets`` it has in
+        ``heads``.
 
         Read once per open of the file, then kept (``_counters``): while this process
         holds the file no other process can commit. A rolled-back transaction (see
@@ -105,7 +106,7 @@ class VersionTables(CatalogConnection):
         if cached is None or cached[:2] != (self.opens, epoch - 1):
             cached = None
         elif all(name in cached[3] for name in names):
-            return cached[2], cached[3]
+            return epoch, cached[2], cached[3]
         # Number each artifact's new versions after its newest ('*' row of heads; new
         # artifacts from 1) and take seqs after the newest of all: one read.
         known = con.execute(
@@ -117,9 +118,9 @@ class VersionTables(CatalogConnection):
             "LEFT JOIN heads h ON h.artifact = a.name AND h.facet = '*'",
             [*facets, *names]).fetchall()
         artifacts = dict(cached[3]) if cached is not None else {}
-        artifacts.update({name: (int(newest), text or "", set(facets or ()))
-                          for _, name, text, newest, facets in known if name})
-        return int(known[0][0]), artifacts
+        artifacts.update({name: (int(newest), text or "", set(present or ()))
+                          for _, name, text, newest, present in known if name})
+        return epoch, int(known[0][0]), artifacts
 
     def _insert_versions(self, con: duckdb.DuckDBPyConnection,
                          items: list[tuple[str | None, NewVersion]], now: datetime
@@ -130,7 +131,7 @@ class VersionTables(CatalogConnection):
         for _, item in items:
             decls.setdefault(item.artifact.name, item.artifact)
             facets.update(dict.fromkeys(_facets(item)))
-        last_seq, artifacts = self._numbering(con, list(decls), list(facets))
+        epoch, last_seq, artifacts = self._numbering(con, list(decls), list(facets))
         first_seq = last_seq + 1
         fresh = [decl for name, decl in decls.items() if name not in artifacts]
         _many(con, "INSERT INTO artifacts VALUES {}", 7, [
@@ -179,8 +180,9 @@ class VersionTables(CatalogConnection):
             known = artifacts[name][2] if name in artifacts else set()
             artifacts[name] = (next_number[name] - 1, description[name],
                                known | {facet for artifact, facet in heads if artifact == name})
-        self._counters = (self.opens, _EPOCHS[os.path.realpath(self.path)],
-                          first_seq + len(items) - 1, artifacts)
+        # this numbering's epoch, not the file's newest: another instance that numbered
+        # meanwhile must make the next commit read afresh
+        self._counters = (self.opens, epoch, first_seq + len(items) - 1, artifacts)
         return found
 
     @staticmethod
