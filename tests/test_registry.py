@@ -171,7 +171,7 @@ def test_an_unknown_kind_lists_the_known_ones_and_names_its_source(tmp_path: Pat
 def test_an_option_the_executor_does_not_take_is_a_config_error(tmp_path: Path) -> None:
     settings = write_config(tmp_path, "[executor.options]\nworkers = 4\n")
     with pytest.raises(ConfigError, match=r"does not take these options.*"
-                                          r"its options: warm, kernel_name"):
+                                          r"its options: warm, kernel_name, fork_server"):
         make_executor(settings)
     settings = write_config(tmp_path, '[executor.options]\nwarm = "many"\n')
     with pytest.raises(ConfigError, match="warm must be an integer >= 0"):

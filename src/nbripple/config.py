@@ -15,7 +15,7 @@ The settings (``[section] key``, see :data:`OPTIONS` for the full list):
   ``kind = "served"``), ``idle_release_ms``, ``lock_timeout_s``;
 * ``[store]`` ``url`` (any fsspec URL) and ``[store.options]``; ``[cache]`` ``dir``;
 * ``[executor]`` ``kind`` (``"local"``: one process per run) and ``[executor.options]``
-  (for ``local``: ``warm``, ``kernel_name``), ``run_timeout_s`` (a whole run) and
+  (for ``local``: ``warm``, ``kernel_name``, ``fork_server``), ``run_timeout_s`` (a whole run) and
   ``start_timeout_s`` (a kernel's start-up) for every notebook run;
 * ``[watcher]`` ``poll_interval_s``, ``grace_period_s``, ``housekeeping_s``,
   ``max_parallel``.
@@ -135,8 +135,10 @@ class ExecutorSettings:
         kind: a registered executor kind (``nbripple.registry.executors``); ``local``
             runs each job in its own process on this machine.
         options: keyword arguments for the executor (``[executor.options]``); for
-            ``local``: ``warm`` (processes waiting with a started kernel, default 2)
-            and ``kernel_name`` (their kernel, default ``python3``).
+            ``local``: ``warm`` (processes waiting with a started kernel, default 2),
+            ``kernel_name`` (their kernel, default ``python3``) and ``fork_server``
+            (fork run processes from one that has imported what a run needs; Linux,
+            default true).
         run_timeout_s: a notebook run taking longer fails (None: no limit); it
             applies to ``nbripple run``, ``nr.run`` and the watcher's runs.
         start_timeout_s: a kernel that does not answer within this fails its run

@@ -215,17 +215,21 @@ def served_catalog(settings: Settings) -> Catalog:
     return catalog
 
 
-def local_executor(settings: Settings, *, warm: int = 2,
-                   kernel_name: str = "python3") -> Executor:
+def local_executor(settings: Settings, *, warm: int = 2, kernel_name: str = "python3",
+                   fork_server: bool = True) -> Executor:
     """``local``: each run in its own process here (:class:`nbripple.executors.LocalExecutor`),
-    with ``warm`` processes waiting on a started ``kernel_name`` kernel."""
+    with ``warm`` processes waiting on a started ``kernel_name`` kernel, forked from one
+    that has imported what a run needs unless ``fork_server`` is false."""
     if isinstance(warm, bool) or not isinstance(warm, int) or warm < 0:
         raise ConfigError(f"[executor.options] warm must be an integer >= 0, got {warm!r}")
     if not isinstance(kernel_name, str) or not kernel_name:
         raise ConfigError(f"[executor.options] kernel_name must be a kernel name, "
                           f"got {kernel_name!r}")
+    if not isinstance(fork_server, bool):
+        raise ConfigError(f"[executor.options] fork_server must be true or false, "
+                          f"got {fork_server!r}")
     executor: Executor = load_object("nbripple.executors:LocalExecutor")(
-        warm=warm, kernel_name=kernel_name)
+        warm=warm, kernel_name=kernel_name, fork_server=fork_server)
     return executor
 
 
