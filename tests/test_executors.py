@@ -167,10 +167,16 @@ def test_fresh_runs_are_forked_once_the_server_is_up_and_spawned_when_it_is_gone
     finished(ws, second)
     ex._forks._proc.kill()  # type: ignore[union-attr]
     ex._forks._proc.wait(timeout=10)  # type: ignore[union-attr]
+    gone = ex._forks
     third = submit(ex, ws, notebook, tmp_path / "c.json")
     assert not isinstance(ex._procs[third], Worker)
     finished(ws, third)
     assert (tmp_path / "c.json").exists()
+    # a new fork server was started at once, for the runs after it
+    wait_for(lambda: ex._forks not in (None, gone) and ex._forks.ready, 60, "a new server")
+    fourth = submit(ex, ws, notebook, tmp_path / "d.json")
+    assert isinstance(ex._procs[fourth], Worker)
+    finished(ws, fourth)
 
 
 OWNER = """

@@ -35,6 +35,7 @@ from .forking import READY, ForkServer
 from .pids import pid_alive
 
 WATCHER_CHECK_S = 0.25
+FORK_SERVERS = 3  # fork servers one executor starts at most, then it starts processes afresh
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class LocalExecutor:
         self._wanted = threading.Event()
         self._filler: threading.Thread | None = None
         self._forks: ForkServer | None = None
+        self._fork_servers = 0  # started so far: a server that keeps dying is given up
         self._stopping = False
 
     def start(self, owner_pid: int) -> None:
@@ -107,6 +109,7 @@ class LocalExecutor:
         self._owner = owner_pid
         self.warm = self._warm_target
         self._stopping = False
+        self._fork_servers = 0
         self._refill()
 
     def _refill(self) -> None:
@@ -148,10 +151,7 @@ class LocalExecutor:
         """A worker: forked when the fork server can (``wait_for_forks``: even if it is
         still importing; then None if the executor was shut down meanwhile), else a new
         interpreter."""
-        with self._lock:
-            if self.fork_server and self._forks is None and not self._stopping:
-                self._forks = ForkServer("nbripple.executors", [])
-            forks = self._forks
+        forks = self._fork_server()
         if forks is not None and (wait_for_forks or forks.ready):
             request = {"kernel": warm_kernel, "owner": self._owner,
                        "env": dict(os.environ), "cwd": os.getcwd()}
@@ -160,12 +160,24 @@ class LocalExecutor:
                 return forked
             if wait_for_forks and self._stopping:
                 return None
+            self._fork_server(instead_of=forks)  # it died (killed, out of memory)
         command = [sys.executable, "-m", "nbripple.executors"]
         if warm_kernel is not None:
             command += ["--warm", warm_kernel]
         if self._owner is not None:
             command += ["--owner", str(self._owner)]
         return _Spawned(command)
+
+    def _fork_server(self, instead_of: ForkServer | None = None) -> ForkServer | None:
+        """The fork server, started if there is none (or ``instead_of`` died)."""
+        with self._lock:
+            if instead_of is not None and self._forks is instead_of:
+                self._forks = None
+            if (self.fork_server and self._forks is None and not self._stopping
+                    and self._fork_servers < FORK_SERVERS):
+                self._forks = ForkServer("nbripple.executors", [])
+                self._fork_servers += 1
+            return self._forks
 
     def submit(self, job: RunJob) -> None:
         if self._owner is None:
