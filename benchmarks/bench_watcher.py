@@ -39,8 +39,11 @@ HOP_TARGET = 0.5  # issue 12: hop <= 0.5x plain papermill on a fresh kernel (goa
 # detection p50 40-131 ms at load 1.7-7.7 (another suite running), so 250 ms is the
 # headroom such load needs; a regression like issue 12's (2-3 s at load 8 before the
 # burst pass) misses it every time. Hop ratio 0.23-0.28 at load 1.7-7.7 (hop 447-1305
-# ms, papermill 1.2-4.6 s; 0.45-0.63 before the file was attached rather than opened):
-# 0.8 is that figure plus headroom for a warm process refilled late under load.
+# ms, papermill 1.2-4.6 s; 0.45-0.63 before the file was attached rather than opened);
+# with warm processes forked from the fork server, 0.20-0.25 quiet and with two CPU
+# burners (hop 336-553 ms, process_ready +4-8 ms). 0.8 keeps the headroom for a warm
+# process refilled late under a suite's load; a hop that waits for a whole process and
+# kernel start (as before the warm pool) is at 0.9-1.2 and misses it.
 SMOKE_DETECT_MS = 250.0
 SMOKE_HOP = 0.8
 
