@@ -176,6 +176,11 @@ def test_an_option_the_executor_does_not_take_is_a_config_error(tmp_path: Path) 
     settings = write_config(tmp_path, '[executor.options]\nwarm = "many"\n')
     with pytest.raises(ConfigError, match="warm must be an integer >= 0"):
         make_executor(settings)
+    settings = write_config(tmp_path, '[executor.options]\nfork_server = "yes"\n')
+    with pytest.raises(ConfigError, match="fork_server must be true or false, got 'yes'"):
+        make_executor(settings)
+    settings = write_config(tmp_path, "[executor.options]\nfork_server = false\n")
+    assert make_executor(settings).fork_server is False  # type: ignore[attr-defined]
 
 
 def test_a_missing_option_of_a_third_party_executor_is_a_config_error(

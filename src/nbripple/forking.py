@@ -85,11 +85,10 @@ class ForkServer:
                     pid = self._request(request, theirs, timeout)
         finally:
             theirs.close()
-            if not isinstance(pid, int) or pid <= 0:
-                mine.close()
-        if not isinstance(pid, int) or pid <= 0:
-            return None
-        return Worker(pid, mine)
+        if isinstance(pid, int) and pid > 0:
+            return Worker(pid, mine)
+        mine.close()
+        return None
 
     def _request(self, request: Any, theirs: socket.socket, timeout: float) -> Any:
         try:
