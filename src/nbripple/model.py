@@ -395,6 +395,19 @@ class Event:
 
 
 @dataclass(frozen=True)
+class TriggerEvent:
+    """A new version as a watcher matches it against the plans' triggers: its event's
+    seq, its name and number, its partitions (None when the version is gone) and the
+    chain depth of the run that produced it (0 when no run did)."""
+
+    seq: int
+    name: str
+    version: int
+    partitions: dict[str, str] | None
+    producer_depth: int
+
+
+@dataclass(frozen=True)
 class PlanRecord:
     """A launch plan as the catalog keeps it: its active version's spec and its state."""
 

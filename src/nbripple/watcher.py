@@ -30,13 +30,14 @@ from typing import Any
 from .catalog import Catalog
 from .errors import CatalogLockedError, SchemaVersionError
 from .executors import Executor, RunJob
-from .launchplans import spec_parameters, trigger_matches
+from .launchplans import spec_parameters
 from .model import Execution, Firing, PlanRecord
 from .phases import stamp
 from .registry import make_executor
 from .service.executions import make_execution, run_error, sweep_dead_executions
 from .service.firings import SHUTDOWN_CANCEL, reconcile_firings, settle_firing
 from .service.plans import due_ticks
+from .triggering import fire_on_events
 from .workspace import Workspace, current, new_execution_id
 
 log = logging.getLogger("nbripple.watcher")
@@ -83,7 +84,8 @@ class Watcher:
         self._thread: threading.Thread | None = None
         self._cursor: int | None = None
         self._signature: Hashable | None = None
-        self._digest: Hashable | None = None  # the catalog's watch_state at the last pass
+        self._digest: Any = None  # the catalog's watch_state digest at the last pass
+        self._plans: tuple[Any, dict[str, PlanRecord]] | None = None  # (stamp, active plans)
         self._next_housekeeping = 0.0
         self._wake_at: datetime | None = None
         self._accepting = True
@@ -248,22 +250,22 @@ class Watcher:
                 # Only the token moved: a pass is owed if a new event, a change of the
                 # plans or a pending firing says so (a run's own writes move the token
                 # too); one read tells, and the file is released within a few ms.
-                digest, pending = state() if quiet and state else (None, True)
-                if ran := pending or digest != self._digest:
-                    self._pass(now, ended, housekeeping)
+                digest, pending = state() if state else (None, True)
+                if ran := not quiet or pending or digest != self._digest:
+                    self._pass(now, ended, housekeeping, digest)
                     self._digest = state()[0] if state is not None else None
             self._signature = getattr(held, "token", None) or signature
-        except BaseException:
-            self._signature = self._digest = None  # a failed pass is done again next call
+        except BaseException:  # a failed pass is done again next call, from scratch
+            self._signature = self._digest = self._plans = None
             raise
         finally:
             self.catalog.close()  # never hold the file between passes
         self.passes += ran
         return ran
 
-    def _pass(self, now: datetime, ended: list[str], housekeeping: bool) -> None:
+    def _pass(self, now: datetime, ended: list[str], housekeeping: bool, digest: Any) -> None:
         self._reap(ended)
-        plans = {p.name: p for p in self.catalog.list_plans(active_only=True)}
+        plans = self._active_plans(None if digest is None else digest[1])
         self._wake_at = None
         self._scan_events(plans)
         self._schedule(plans, now)
@@ -274,50 +276,18 @@ class Watcher:
         if self._accepting and not self._stop.is_set():
             self._dispatch(plans, now)
 
-    # -- events -> firings ------------------------------------------------------
+    def _active_plans(self, stamp: Any) -> dict[str, PlanRecord]:
+        # The last pass's listing while the plans' stamp (watch_state) is the same: a
+        # change of any plan or plan state moves it, this watcher's own ones included.
+        if stamp is None or self._plans is None or self._plans[0] != stamp:
+            self._plans = (stamp, {p.name: p for p in self.catalog.list_plans(active_only=True)})
+        return self._plans[1]
+
+    # -- events -> firings (nbripple.triggering) ----------------------------------
     def _scan_events(self, plans: dict[str, PlanRecord]) -> None:
         if self._cursor is None:
             self._cursor = self.catalog.watch_cursor()
-        triggered = [p for p in plans.values() if p.spec.get("trigger")]
-        while True:
-            events = self.catalog.events_after(self._cursor, 500)
-            if not events:
-                return
-            for event in events:
-                for plan in triggered:
-                    if event.seq > (plan.activated_seq or 0):
-                        try:
-                            self._consider(plan, event.name, event.version, event.seq)
-                        except Exception as exc:
-                            self._plan_failed(plan, "matching a new version", exc)
-                self._cursor = event.seq
-            self.catalog.advance_watch_cursor(self._cursor)
-
-    def _consider(self, plan: PlanRecord, name: str, version: int, seq: int) -> None:
-        record = self.catalog.get_version(name, version)
-        if record is None or not trigger_matches(plan.spec, name, record.partitions):
-            return
-        producer = self.catalog.get_execution(record.execution_id) \
-            if record.execution_id else None
-        depth = (producer.chain_depth if producer else 0) + 1
-        key = f"v{plan.version}:event:{seq}"
-        limit = int(plan.spec["max_chain_depth"])
-        if depth >= limit:
-            reason = (f"stopped at max_chain_depth={limit}: {name}@{version} would start a run "
-                      f"at chain depth {depth}")
-            created = self.catalog.add_firing(
-                plan=plan.name, plan_version=plan.version, dedup_key=key, kind="artifact",
-                chain_depth=depth, status="skipped", event_seq=seq, trigger_artifact=name,
-                trigger_version=version, reason=reason,
-            )
-            if created:
-                self.catalog.update_plan_state(plan.name, stopped_reason=reason)
-                log.warning("plan %s: %s", plan.name, reason)
-            return
-        self.catalog.add_firing(
-            plan=plan.name, plan_version=plan.version, dedup_key=key, kind="artifact",
-            chain_depth=depth, event_seq=seq, trigger_artifact=name, trigger_version=version,
-        )
+        self._cursor = fire_on_events(self.catalog, plans, self._cursor, self._plan_failed)
 
     # -- schedules -> firings ---------------------------------------------------
     def _schedule(self, plans: dict[str, PlanRecord], now: datetime) -> None:
@@ -367,13 +337,14 @@ class Watcher:
 
     # -- firings -> runs ----------------------------------------------------------
     def _dispatch(self, plans: dict[str, PlanRecord], now: datetime) -> None:
-        pending: list[Firing] = self.catalog.firings(status="pending")
+        owed: list[Firing] = self.catalog.firings(status=["pending", "running"], limit=2000)
+        pending = [firing for firing in owed if firing.status == "pending"]
         if not pending:
             return
-        running = self.catalog.firings(status="running")
         per_plan: dict[str, int] = {}
-        for firing in running:
-            per_plan[firing.plan] = per_plan.get(firing.plan, 0) + 1
+        for firing in owed:
+            if firing.status == "running":
+                per_plan[firing.plan] = per_plan.get(firing.plan, 0) + 1
         specs: dict[tuple[str, int], dict[str, Any]] = {}
         for firing in pending:
             if firing.next_attempt_at is not None and firing.next_attempt_at > now:
@@ -390,9 +361,10 @@ class Watcher:
                 continue
             key = (firing.plan, firing.plan_version)
             try:
-                if key not in specs:
-                    specs[key] = dict(self.catalog.plan_versions(firing.plan)).get(
-                        firing.plan_version, plan.spec)
+                if key not in specs:  # the firing's plan version (most often the active one)
+                    specs[key] = plan.spec if firing.plan_version == plan.version else dict(
+                        self.catalog.plan_versions(firing.plan)).get(firing.plan_version,
+                                                                     plan.spec)
                 started = self._start(firing, specs[key])
             except Exception as exc:
                 self._plan_failed(plan, "launching", exc)

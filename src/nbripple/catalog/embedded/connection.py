@@ -116,7 +116,6 @@ class CatalogConnection:
         # (opens, epoch, newest seq, name -> (newest, description, facets)): VersionTables
         self._counters: tuple[int, int, int, dict[str, tuple[int, str, set[str]]]] | None = None
         self._last_used = 0.0
-        self._migrated = False
         self._releaser: threading.Thread | None = None
         self._wake = threading.Condition(self._lock)
         self.opens = 0  # how many times the file was opened (for diagnostics/tests)
@@ -289,19 +288,18 @@ class CatalogConnection:
         except duckdb.Error:
             return None
         try:
-            if not migrations.is_current(con):
+            version, catalog_id = migrations.stored_identity(con)
+            if not migrations.is_current(version):
                 con.close()
                 return None
-            self._remember_catalog(con)
+            self._remember_catalog(catalog_id)
         except duckdb.Error:
             con.close()
             return None
         self.opens += 1
         return con
 
-    def _remember_catalog(self, con: duckdb.DuckDBPyConnection) -> None:
-        row = con.execute("SELECT value FROM meta WHERE key = 'catalog_id'").fetchone()
-        catalog_id = row[0] if row else None
+    def _remember_catalog(self, catalog_id: str | None) -> None:
         if catalog_id != self._catalog_id:  # a new catalog at this path: forget rows
             self._row_cache.clear()
             self._pinned.clear()
@@ -337,10 +335,10 @@ class CatalogConnection:
         self.opens += 1
         self._opened_at = time.monotonic()
         try:
-            if not self._migrated or not migrations.is_current(con):
-                migrations.migrate(con, self.path)
-                self._migrated = True
-            self._remember_catalog(con)
+            version, catalog_id = migrations.stored_identity(con)  # one read per open
+            if migrations.migrate(con, self.path, version):
+                catalog_id = migrations.stored_identity(con)[1]
+            self._remember_catalog(catalog_id)
         except BaseException:
             host.end(con)
             lockfile.release(self._lock_path)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ...model import Event
+import json
+
+from ...model import Event, TriggerEvent
 from .connection import CatalogConnection, file_token
 from .rows import aware
 
@@ -19,6 +21,22 @@ class EventTables(CatalogConnection):
                 [seq, limit],
             ).fetchall()
         return [Event(r[0], r[1], r[2], r[3], r[4], aware(r[5]) or r[5]) for r in found]
+
+    def trigger_events(self, seq: int, limit: int = 500) -> list[TriggerEvent]:
+        """Events with a seq above ``seq``, oldest first (at most ``limit``), with their
+        version's partitions and their producer's chain depth: what a watcher matches
+        them on, in one read rather than two more per event."""
+        with self.connection() as con:
+            found = con.execute(
+                "SELECT e.seq, e.artifact, e.version, v.partitions, "
+                "coalesce(x.chain_depth, 0) FROM events e "
+                "LEFT JOIN versions v ON v.artifact = e.artifact AND v.version = e.version "
+                "LEFT JOIN executions x ON x.id = v.execution_id "
+                "WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
+                [seq, limit],
+            ).fetchall()
+        return [TriggerEvent(r[0], r[1], r[2], None if r[3] is None else json.loads(r[3]),
+                             int(r[4])) for r in found]
 
     def last_event_seq(self) -> int:
         """The seq of the newest event; 0 for an empty catalog."""
