@@ -4,6 +4,7 @@ stat, the per-process instances — and the process liveness they rely on."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -274,11 +275,48 @@ def test_bursts_attach_the_file_to_one_database_and_detaching_releases_it(
     first.close()
     assert not _another_process_can_open(catalog_path)  # still attached for `other`
     other.close()
-    assert not Path(f"{catalog_path}.wal").exists()  # detaching checkpointed
     assert _another_process_can_open(catalog_path)
     first.last_event_seq()  # the next burst attaches again, to the same database
     assert host._hosts[os.path.realpath(catalog_path)].con is database
     first.close()
+
+
+READS_THE_FILE = """
+    import sys
+    from nbripple.catalog import EmbeddedCatalog
+    catalog = EmbeddedCatalog(sys.argv[1], idle_release_ms=0)
+    print(catalog.last_event_seq())
+"""
+
+
+def test_a_detach_leaves_its_few_commits_in_the_log_for_the_next_attach_to_checkpoint(
+    catalog_path: Path,
+) -> None:
+    wal = Path(f"{catalog_path}.wal")
+    catalog = EmbeddedCatalog(catalog_path, idle_release_ms=60_000)
+    catalog.last_event_seq()  # a new file: the burst that makes its tables leaves them
+    catalog.close()
+    assert wal.stat().st_size > 0
+    catalog.commit(None, [_new("first")])  # the next one replays them, so it checkpoints
+    catalog.close()
+    assert not wal.exists() or wal.stat().st_size == 0
+    catalog.commit(None, [_new("left")])
+    catalog.close()  # found the log empty: leaves its commit there, handing over sooner
+    assert wal.stat().st_size > 0
+    # another process replays it (it sees the version), and checkpoints at its detach
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(READS_THE_FILE),
+                           str(catalog_path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2"
+    assert not wal.exists() or wal.stat().st_size == 0
+    # a burst whose commits make a large log checkpoints them itself
+    big = dataclasses.replace(_new("big"), card="x" * (2 * host.WAL_LEFT_MAX), card_type="model")
+    catalog.commit(None, [big])
+    catalog.close()
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert catalog.get_version("big", 1) is not None
+    assert catalog.get_version("left", 1) is not None
+    catalog.close()
 
 
 class _FailingDetach:

@@ -74,9 +74,9 @@ class VersionTables(CatalogConnection):
         items = [(execution_id, item) for execution_id, new in batches for item in new]
         if not items:
             return [[] for _ in batches]
-        now = utcnow()
         found: list[tuple[Any, ...]] = []
         with self.transaction() as con:
+            now = utcnow()  # with the file held: in seq order, whoever waited for it
             for start in range(0, len(items), CHUNK):
                 found.extend(self._insert_versions(con, items[start:start + CHUNK], now))
         versions = [rows.version(row) for row in found]
