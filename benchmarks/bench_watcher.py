@@ -127,12 +127,23 @@ def until(ws: nr.Workspace, probe: Callable[[], Any]) -> Any:
         ws.catalog.close()
 
 
-def wait_for(ws: nr.Workspace, probe: Callable[[], Any], timeout: float, what: str) -> Any:
+def commit(ws: nr.Workspace, source: nr.Artifact, value: int) -> tuple[Any, Any]:
+    """Commit a version as a writer that then goes idle (the file released at once);
+    returns it and the change token as it left the file (its own commit included)."""
+    with ws.catalog.burst() as held:
+        version = source.create_from(value)
+    return version, held.token
+
+
+def wait_for(ws: nr.Workspace, probe: Callable[[], Any], timeout: float, what: str,
+             since: Any = None) -> Any:
     """Poll as a well-behaved client does: a stat of the catalog's files every 5 ms,
-    and ``probe()`` (which opens the file) only when they changed. A client opening the
-    file every few ms would measure its own contention with the watcher."""
+    and ``probe()`` (which opens the file) only when they changed since ``since`` (the
+    token the client's own commit left; None: probe at once). A client opening the
+    file every few ms, or right after its own commit, would measure its own
+    contention with the watcher, which wants the file at that very moment."""
     deadline = time.monotonic() + timeout
-    seen = None
+    seen = since
     while time.monotonic() < deadline:
         token = ws.catalog.change_token()
         if token != seen:
@@ -163,11 +174,10 @@ def measure_detection(root: Path, events: int) -> list[float]:
     latencies: list[float] = []
     try:
         for i in range(events):
-            version = source.create_from(i)
-            ws.catalog.close()  # a writer that goes idle: the file is released at once
+            version, token = commit(ws, source, i)
             runs = wait_for(ws, lambda v=version.version: [
                 e for e in ws.executions(kind="notebook", limit=5) if e.trigger_version == v],
-                30, f"detecting event {i}")
+                30, f"detecting event {i}", since=token)
             delta = (runs[0].started_at - version.created_at).total_seconds()
             latencies.append(delta * 1000)
             time.sleep(random.uniform(0.1, 0.4))
@@ -216,13 +226,12 @@ def measure_hop(root: Path, rounds: int
     try:
         pm.execute_notebook(str(plain), str(root / "out.ipynb"), progress_bar=False)  # warm
         for i in range(rounds + 1):
-            version = source.create_from(i)
-            ws.catalog.close()
+            version, token = commit(ws, source, i)
             # the output and the run's end are committed in one transaction
             (run,) = wait_for(ws, lambda v=version.version: [
                 e for e in ws.executions(kind="notebook", limit=5)
                 if e.trigger_version == v and e.status not in ("queued", "running")],
-                120, f"hop {i}")
+                120, f"hop {i}", since=token)
             if run.status != "succeeded":
                 raise RuntimeError(f"hop {i} failed: {run.error}")
             output = until(ws, lambda r=run: r.outputs[0])

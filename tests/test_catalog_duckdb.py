@@ -303,11 +303,14 @@ def test_a_detach_leaves_its_few_commits_in_the_log_for_the_next_attach_to_check
     catalog.commit(None, [_new("left")])
     catalog.close()  # found the log empty: leaves its commit there, handing over sooner
     assert wal.stat().st_size > 0
-    # another process replays it (it sees the version), and checkpoints at its detach
+    # another process replays it (it sees the version) and, reading only, leaves it ...
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(READS_THE_FILE),
                            str(catalog_path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "2"
+    assert wal.stat().st_size > 0
+    catalog.commit(None, [_new("next")])  # ... to the next writer, which checkpoints it
+    catalog.close()
     assert not wal.exists() or wal.stat().st_size == 0
     # a burst whose commits make a large log checkpoints them itself
     big = dataclasses.replace(_new("big"), card="x" * (2 * host.WAL_LEFT_MAX), card_type="model")
@@ -432,3 +435,25 @@ def test_close_all_releases_instances_it_did_not_hand_out(catalog_path: Path) ->
     EmbeddedCatalog.close_all()
     assert not forgotten.is_open and not own.is_open
     duckdb.connect(str(catalog_path)).close()
+
+
+# -- being woken when another process releases the file ---------------------------------
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="inotify is Linux's")
+def test_a_release_by_another_process_wakes_a_watch_at_once(catalog_path: Path) -> None:
+    catalog = EmbeddedCatalog(catalog_path, idle_release_ms=0)
+    catalog.last_event_seq()  # made, then released
+    woken = threading.Event()
+    stop = catalog.watch_releases(woken.set)
+    assert stop is not None
+    try:
+        assert not woken.wait(0.3)  # nobody released anything meanwhile
+        done = subprocess.run([sys.executable, "-c", textwrap.dedent(READS_THE_FILE),
+                               str(catalog_path)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert woken.wait(5)  # its release (the lock file closed) woke the watch
+    finally:
+        stop()
+    assert not [t for t in threading.enumerate() if t.name == "nbripple-catalog-releases"]
+    stop()  # a second stop is harmless

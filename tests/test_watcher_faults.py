@@ -95,6 +95,38 @@ def test_listing_a_never_firing_plan_no_watcher_yet(home, ws):
     assert "never fires" in cli("plans").stdout
 
 
+# -- woken by another process's commit, not by the poll --------------------------------
+COMMITS_ONE = """
+import sys
+import nbripple as nr
+nr.use(sys.argv[1])
+nr.Artifact("item").create_from("from another process")
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="inotify is Linux's")
+def test_a_commit_by_another_process_wakes_the_watcher_before_its_poll(home, ws,
+                                                                        recording_executor):
+    item = nr.Artifact("item")
+    nr.register(nr.LaunchPlan("good", notebook=FIXTURES / "echo.ipynb",
+                              parameters={"text": "hi"}, trigger=nr.OnArtifact(item)))
+    nr.activate("good")
+    ws.catalog.close()
+    executor = recording_executor()
+    watcher = Watcher(executor=executor, poll_interval=60, housekeeping_s=60,
+                      grace_period_s=0).start()
+    try:
+        wait_for(lambda: watcher.passes, 30, "the watcher's first pass")
+        done = subprocess.run([sys.executable, "-c", COMMITS_ONE, str(home)],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        # its poll is a minute away: only the release of the file could have woken it
+        wait_for(lambda: executor.jobs, 10, "the firing of the new version")
+    finally:
+        watcher.stop()
+    assert [f.trigger_version for f in lp.firings("good")] == [1]
+
+
 # -- a failing pass is retried ------------------------------------------------------
 def test_watcher_survives_failing_passes_and_says_so(home, ws, recording_executor,
                                                      monkeypatch):

@@ -147,6 +147,9 @@ class Watcher:
         start = getattr(self.executor, "start", None)  # optional in custom executors
         if start is not None:
             start(os.getpid())
+        # woken when another process releases the file, not at the next poll (embedded)
+        watch = getattr(self.catalog, "watch_releases", None)
+        unwatch = watch(self._woken.set) if watch is not None else None
         log.info("watcher %s started on %s", self.id, self.ws.home)
         try:
             while not self._stop.is_set():
@@ -165,6 +168,8 @@ class Watcher:
                     self._beat()
                 self._sleep(self.poll_interval)
         finally:
+            if unwatch is not None:
+                unwatch()
             self._shutdown()
 
     def _failed_pass(self, exc: Exception) -> float:

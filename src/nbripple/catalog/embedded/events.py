@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from ...model import Event, TriggerEvent
 from .connection import CatalogConnection, file_token
+from .releases import watch_releases
 from .rows import aware
 
 
@@ -49,3 +51,9 @@ class EventTables(CatalogConnection):
         either: a commit by any process changes the log (or, when it checkpoints, the
         file)."""
         return file_token(self.path)
+
+    def watch_releases(self, wake: Callable[[], None]) -> Callable[[], None] | None:
+        """Call ``wake`` whenever a process releases this file (then compare the change
+        token: see :mod:`.releases`); returns the function that stops it, or None where
+        the kernel cannot tell (polling is then all there is)."""
+        return watch_releases(self._lock_path, wake)

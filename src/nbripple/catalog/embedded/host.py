@@ -13,8 +13,9 @@ detached when the last one ends.
 A detach that found the write-ahead log empty at its attach leaves its own commits
 in the log instead of checkpointing them (a small log, ``WAL_LEFT_MAX`` at most):
 the next process to attach replays them (~1 ms a commit) and, having found them
-there, checkpoints before its own detach (DuckDB's detach checkpoints only what its
-burst wrote). So a writer hands the file over some 5 ms
+there, checkpoints them with its own at its detach if it wrote (DuckDB's detach
+checkpoints only after writes: a reader leaves them to the next writer, rather than
+holding the file for a checkpoint). So a writer hands the file over some 5 ms
 sooner (the checkpoint rewrites and syncs the file), which is what a watcher waiting
 for it sees of a commit; the log never holds more than one burst's commits; and the
 commits are as durable either way (DuckDB syncs the log at each commit).
@@ -119,8 +120,6 @@ def _end_locked(key: str, con: duckdb.DuckDBPyConnection | None) -> None:
         if host.users == 0:
             try:
                 leave = not host.replayed and _wal_size(key) <= WAL_LEFT_MAX
-                if host.replayed:  # (a detach checkpoints only what its own burst wrote)
-                    host.con.execute(f"CHECKPOINT {ALIAS}")
                 host.con.execute("SET checkpoint_on_detach = "
                                  + ("'DISABLED'" if leave else "'DEFAULT'"))
                 host.con.execute(f"DETACH {ALIAS}")
