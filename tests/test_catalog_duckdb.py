@@ -457,3 +457,33 @@ def test_a_release_by_another_process_wakes_a_watch_at_once(catalog_path: Path) 
         stop()
     assert not [t for t in threading.enumerate() if t.name == "nbripple-catalog-releases"]
     stop()  # a second stop is harmless
+
+
+def test_held_elsewhere_tells_without_taking_the_lock_or_waking_a_watch(
+    catalog_path: Path, tmp_path: Path,
+) -> None:
+    catalog = EmbeddedCatalog(catalog_path, idle_release_ms=0)
+    catalog.last_event_seq()
+    assert not catalog.held_elsewhere()
+    woken = threading.Event()
+    stop = catalog.watch_releases(woken.set) if sys.platform == "linux" else None
+    ready = tmp_path / "holding"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(LOCK_HOLDER),
+                               str(lockfile.lock_path(catalog_path)), str(ready), "3"])
+    try:
+        wait_for(ready)
+        woken.clear()
+        assert catalog.held_elsewhere()
+        assert catalog.held_elsewhere()  # asking again neither takes it ...
+        assert not woken.wait(0.3)  # ... nor opens and closes the lock file (a "release")
+    except BaseException:
+        holder.kill()
+        raise
+    finally:
+        holder.wait(timeout=30)
+        if stop is not None:
+            stop()
+    assert not catalog.held_elsewhere()  # the holder ended: free again
+    with catalog.burst():
+        assert catalog.held_elsewhere()  # a burst of this process holds it too
+    assert not catalog.held_elsewhere()

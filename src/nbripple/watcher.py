@@ -44,6 +44,7 @@ log = logging.getLogger("nbripple.watcher")
 
 MISFIRE_GRACE_S = 10.0  # catchup="none": a tick later than this is missed, not late
 MAX_BACKOFF_S = 30.0  # a failing pass is retried after at most this long
+HELD_SKIP_S = 2.0  # how long a watcher woken by releases waits for one (then in line)
 
 
 class Watcher:
@@ -92,6 +93,8 @@ class Watcher:
         self._shut_down = False
         self.passes = 0
         self._unreaped: list[str] = []
+        self._woken_by_releases = False  # see _held_elsewhere
+        self._held_since: float | None = None
         self.consecutive_failures = 0
         self.last_error: str | None = None
         self.last_error_at: datetime | None = None
@@ -150,6 +153,7 @@ class Watcher:
         # woken when another process releases the file, not at the next poll (embedded)
         watch = getattr(self.catalog, "watch_releases", None)
         unwatch = watch(self._woken.set) if watch is not None else None
+        self._woken_by_releases = unwatch is not None
         log.info("watcher %s started on %s", self.id, self.ws.home)
         try:
             while not self._stop.is_set():
@@ -169,6 +173,7 @@ class Watcher:
                 self._sleep(self.poll_interval)
         finally:
             if unwatch is not None:
+                self._woken_by_releases = False
                 unwatch()
             self._shutdown()
 
@@ -241,6 +246,9 @@ class Watcher:
         due = self._wake_at is not None and now >= self._wake_at
         if not (force or changed or ended or housekeeping or due):
             return False
+        if not force and self._held_elsewhere():
+            self._notified, self._unreaped = self._notified or notified, ended
+            return False  # the holder's release wakes this watcher: pass then
         self._signature = signature
         # A commit made during the pass shows up at the next poll. Embedded: one open
         # for the whole pass, never handed over halfway, and the token taken at its
@@ -267,6 +275,18 @@ class Watcher:
             self.catalog.close()  # never hold the file between passes
         self.passes += ran
         return ran
+
+    def _held_elsewhere(self) -> bool:
+        # Woken by releases, a watcher does not wait in line for a file another process
+        # holds (its tries would only slow the holder down, and its wait's backoff
+        # outlast the hold): it passes when the release wakes it. For HELD_SKIP_S at
+        # most, then it waits in line as without the wake-ups, so it is never starved.
+        held = getattr(self.catalog, "held_elsewhere", None)
+        if not self._woken_by_releases or held is None or not held():
+            self._held_since = None
+            return False
+        self._held_since = self._held_since or time.monotonic()
+        return time.monotonic() - self._held_since < HELD_SKIP_S
 
     def _pass(self, now: datetime, ended: list[str], housekeeping: bool, digest: Any) -> None:
         self._reap(ended)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import threading
 import time
 import weakref
@@ -39,13 +38,12 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from ...errors import CatalogLockedError, CatalogReadOnly, DiskFull
+from ...errors import CatalogReadOnly, DiskFull
 from ...model import ArtifactVersion
 from ...pids import pid_alive, process_start_time
 from . import host, lockfile, migrations
-from .faults import catalog_error
+from .faults import catalog_error, locked_error
 
-_LOCK_PID_RE = re.compile(r"PID (\d+)")
 ROW_CACHE_SIZE = 20_000  # versions (and search rows) kept in memory
 GIVE_WAY_S = 0.05  # how long an opener lets a waiting process go first
 FIRST_RETRY_DELAY_S = 0.002  # the longest sleep after the first failed try
@@ -327,7 +325,8 @@ class CatalogConnection:
         try:
             con = retrying(self._try_connect)
         except _FileBusy as busy:
-            raise self._locked_error(busy.conflict) from busy.conflict
+            raise locked_error(self.path, lockfile.holder(self._lock_path), busy.conflict,
+                               self.lock_timeout_s) from busy.conflict
         finally:
             if waiting:
                 with contextlib.suppress(OSError):
@@ -344,17 +343,6 @@ class CatalogConnection:
             lockfile.release(self._lock_path)
             raise
         return con
-
-    def _locked_error(self, conflict: duckdb.Error | None) -> CatalogLockedError:
-        match = _LOCK_PID_RE.search(str(conflict)) if conflict else None
-        pid = match.group(1) if match else lockfile.holder(self._lock_path)
-        holder = f" (held by PID {pid})" if pid else ""
-        return CatalogLockedError(
-            f"the catalog {self.path} stayed locked by another process{holder} "
-            f"for {self.lock_timeout_s:g} s: wait for that process to finish or stop it, "
-            "or raise lock_timeout_s in config.toml (one process at a time opens the "
-            "catalog file, each for a burst of operations)"
-        )
 
     def _ensure_releaser(self) -> None:
         if self._releaser is not None and self._releaser.is_alive():

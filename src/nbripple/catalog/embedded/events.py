@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from ...model import Event, TriggerEvent
 from .connection import CatalogConnection, file_token
+from .lockfile import held_elsewhere
 from .releases import watch_releases
 from .rows import aware
 
@@ -57,3 +58,8 @@ class EventTables(CatalogConnection):
         token: see :mod:`.releases`); returns the function that stops it, or None where
         the kernel cannot tell (polling is then all there is)."""
         return watch_releases(self._lock_path, wake)
+
+    def held_elsewhere(self) -> bool:
+        """Whether another process (or another thread's burst) holds this file now,
+        found without trying to take it (see :func:`.lockfile.held_elsewhere`)."""
+        return held_elsewhere(self._lock_path)

@@ -4,11 +4,12 @@ errors mapped to nbripple's (damaged file, full disk, read-only home)."""
 from __future__ import annotations
 
 import errno
+import re
 from pathlib import Path
 
 import duckdb
 
-from ...errors import CatalogDamaged, CatalogError, CatalogReadOnly, DiskFull
+from ...errors import CatalogDamaged, CatalogError, CatalogLockedError, CatalogReadOnly, DiskFull
 
 _DAMAGED_HINTS = (
     "not a valid duckdb database", "could not read enough bytes", "replaying wal",
@@ -58,3 +59,21 @@ def catalog_error(exc: BaseException, path: Path) -> CatalogError | None:
             "`nbripple doctor` to check it against the store"
         )
     return None
+
+
+_LOCK_PID_RE = re.compile(r"PID (\d+)")
+
+
+def locked_error(path: Path, holder_pid: int | None, conflict: duckdb.Error | None,
+                 timeout_s: float) -> CatalogLockedError:
+    """The error of an open that found the file at ``path`` held for ``timeout_s``, by
+    ``holder_pid`` (what the lock file says) or as DuckDB's ``conflict`` says."""
+    match = _LOCK_PID_RE.search(str(conflict)) if conflict else None
+    pid = match.group(1) if match else holder_pid
+    holder = f" (held by PID {pid})" if pid else ""
+    return CatalogLockedError(
+        f"the catalog {path} stayed locked by another process{holder} "
+        f"for {timeout_s:g} s: wait for that process to finish or stop it, "
+        "or raise lock_timeout_s in config.toml (one process at a time opens the "
+        "catalog file, each for a burst of operations)"
+    )

@@ -25,6 +25,7 @@ then would be closed (and checkpointed) only later, without the lock, so
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -34,6 +35,7 @@ import filelock
 
 _registry_lock = threading.Lock()
 _locks: dict[str, filelock.UnixFileLock] = {}  # lock path -> this process's lock on it
+_probes: dict[str, int] = {}  # lock path -> a read-only descriptor (held_elsewhere)
 _exit_hooks: list[Callable[[], None]] = []
 _exit_registered = False
 
@@ -97,6 +99,31 @@ def release(path: Path) -> None:
         lock.release()
 
 
+def held_elsewhere(path: Path) -> bool:
+    """Whether the lock is held by another process, or by this one's use of it (see
+    :func:`try_acquire`), without taking it: a test-and-unlock through a read-only
+    descriptor kept open for it. Taking it would open and close the file, which is
+    what a watch of the file's releases (:mod:`.releases`) sees as a release."""
+    if not filelock.has_fcntl:  # pragma: no cover - Windows
+        return False
+    import fcntl  # (POSIX)
+
+    key = str(path)
+    with _registry_lock:
+        fd = _probes.get(key)
+        if fd is None:
+            try:
+                fd = _probes[key] = os.open(key, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                return False  # nobody ever took it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+
+
 def holder(path: Path) -> int | None:
     """The PID that last took the lock, if the file says so."""
     try:
@@ -119,6 +146,10 @@ def _forget_after_fork() -> None:
     global _registry_lock
     _registry_lock = threading.Lock()
     _locks.clear()
+    for fd in _probes.values():  # (the parent's; closing them here leaves its locks be)
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _probes.clear()
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
