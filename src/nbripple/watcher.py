@@ -281,6 +281,7 @@ class Watcher:
         # holds (its tries would only slow the holder down, and its wait's backoff
         # outlast the hold): it passes when the release wakes it. For HELD_SKIP_S at
         # most, then it waits in line as without the wake-ups, so it is never starved.
+        # (A hold of its own process, e.g. a server's, never makes it wait: no skip.)
         held = getattr(self.catalog, "held_elsewhere", None)
         if not self._woken_by_releases or held is None or not held():
             self._held_since = None

@@ -60,6 +60,6 @@ class EventTables(CatalogConnection):
         return watch_releases(self._lock_path, wake)
 
     def held_elsewhere(self) -> bool:
-        """Whether another process (or another thread's burst) holds this file now,
+        """Whether another process holds this file now (an open would wait for it),
         found without trying to take it (see :func:`.lockfile.held_elsewhere`)."""
         return held_elsewhere(self._lock_path)

@@ -100,16 +100,20 @@ def release(path: Path) -> None:
 
 
 def held_elsewhere(path: Path) -> bool:
-    """Whether the lock is held by another process, or by this one's use of it (see
-    :func:`try_acquire`), without taking it: a test-and-unlock through a read-only
-    descriptor kept open for it. Taking it would open and close the file, which is
-    what a watch of the file's releases (:mod:`.releases`) sees as a release."""
+    """Whether another process holds the lock (so :func:`try_acquire` would fail; this
+    process's own use of it never makes it wait), found without taking it: a
+    test-and-unlock through a read-only descriptor kept open for it. Taking it would
+    open and close the file, which is what a watch of the file's releases
+    (:mod:`.releases`) sees as a release."""
     if not filelock.has_fcntl:  # pragma: no cover - Windows
         return False
     import fcntl  # (POSIX)
 
     key = str(path)
     with _registry_lock:
+        lock = _locks.get(key)
+        if lock is not None and lock.is_locked:
+            return False  # this process holds it
         fd = _probes.get(key)
         if fd is None:
             try:
