@@ -127,6 +127,28 @@ def test_a_commit_by_another_process_wakes_the_watcher_before_its_poll(home, ws,
     assert [f.trigger_version for f in lp.firings("good")] == [1]
 
 
+def test_a_plan_change_stamped_before_the_newest_still_reaches_the_watcher(
+        home, ws, recording_executor):
+    # The watcher keeps the active plans while their stamp is the same: a deactivation
+    # stamped earlier than another plan's last change (a clock set back) must move it.
+    item = nr.Artifact("item")
+    for name in ("early", "late"):
+        nr.register(nr.LaunchPlan(name, notebook=FIXTURES / "echo.ipynb",
+                                  parameters={"text": name}, trigger=nr.OnArtifact(item)))
+        nr.activate(name)
+    with ws.catalog.connection() as con:  # "late" was changed by a clock a day ahead
+        con.execute("UPDATE plan_state SET updated_at = updated_at + INTERVAL 1 DAY "
+                    "WHERE name = 'late'")
+    watcher = Watcher(executor=recording_executor(), poll_interval=0.01, grace_period_s=0)
+    assert watcher.run_once()  # lists the plans
+    nr.deactivate("early")  # stamped now: before "late"'s stamp
+    item.create_from("one")
+    assert watcher.run_once()
+    assert [f.plan for f in lp.firings("late")] == ["late"]
+    assert lp.firings("early") == []
+    watcher.stop()
+
+
 # -- a failing pass is retried ------------------------------------------------------
 def test_watcher_survives_failing_passes_and_says_so(home, ws, recording_executor,
                                                      monkeypatch):

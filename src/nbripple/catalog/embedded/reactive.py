@@ -233,8 +233,8 @@ class ReactiveTables(CatalogConnection):
     def watch_state(self) -> tuple[tuple[int, tuple[Any, ...]], bool]:
         """What a watcher's pass acts on, in one read: ``(digest, pending)``, where the
         digest is ``(newest event's seq, the plans' stamp)`` — the stamp being how many
-        plans there are and when one last changed (every change of a plan or of its
-        state stamps it) — and ``pending`` whether any firing is pending. A watcher that
+        plans there are and when they changed (every change of a plan or of its state
+        stamps it) — and ``pending`` whether any firing is pending. A watcher that
         took it at the end of its last pass need not pass again while it is the same
         and nothing is pending (a run's own writes move the file's change token, not
         this), and need not list the plans again while their stamp is the same."""
@@ -242,10 +242,12 @@ class ReactiveTables(CatalogConnection):
             row = con.execute(
                 "SELECT (SELECT coalesce(max(seq), 0) FROM events), "
                 "(SELECT count(*) FROM plan_state), (SELECT max(updated_at) FROM plan_state), "
+                # the sum too: a change stamped before the newest (a clock set back)
+                "(SELECT sum(epoch_us(updated_at)) FROM plan_state), "
                 "EXISTS (SELECT 1 FROM firings WHERE status = 'pending')"
             ).fetchone()
         assert row is not None
-        return (int(row[0]), (row[1], row[2])), bool(row[3])
+        return (int(row[0]), (row[1], row[2], row[3])), bool(row[4])
 
     def advance_watch_cursor(self, seq: int) -> None:
         with self.connection() as con:
