@@ -43,9 +43,12 @@ def trigger_events(catalog: Catalog, after: int, names: set[str],
 
 def fire_on_events(catalog: Catalog, plans: dict[str, PlanRecord], cursor: int,
                    failed: Callable[[PlanRecord, str, Exception], None]) -> int:
-    """Add the firings the events after ``cursor`` owe to the triggered ``plans``;
-    advance the catalog's watch cursor past them and return it. ``failed`` gets what a
-    plan raised while matching (it raises a fault of the catalog again)."""
+    """Add the firings the events after ``cursor`` owe to the triggered ``plans`` and
+    return the seq of the last event read. The caller advances the catalog's watch
+    cursor to it, after starting the new firings if it likes: they are committed
+    already, so a pass that fails before reads the events again, and their unique keys
+    make the same firings (a backlog of full batches is advanced batch by batch here).
+    ``failed`` gets what a plan raised while matching (it raises a catalog fault again)."""
     triggered = [p for p in plans.values() if p.spec.get("trigger")]
     names = {str(trigger.get("artifact")) for plan in triggered  # a broken one fails below
              if isinstance(trigger := plan.spec["trigger"], dict)}
@@ -59,10 +62,9 @@ def fire_on_events(catalog: Catalog, plans: dict[str, PlanRecord], cursor: int,
                     except Exception as exc:
                         failed(plan, "matching a new version", exc)
             cursor = event.seq
-        if events:
-            catalog.advance_watch_cursor(cursor)
         if len(events) < EVENT_BATCH:  # the rest was committed after this read
             return cursor
+        catalog.advance_watch_cursor(cursor)
 
 
 def _consider(catalog: Catalog, plan: PlanRecord, event: TriggerEvent) -> None:

@@ -250,10 +250,9 @@ class Watcher:
             self._notified, self._unreaped = self._notified or notified, ended
             return False  # the holder's release wakes this watcher: pass then
         self._signature = signature
-        # A commit made during the pass shows up at the next poll. Embedded: one open
-        # for the whole pass, never handed over halfway, and the token taken at its
-        # release holds the pass's own writes (nobody else could write meanwhile), so
-        # they cost no extra pass (served: they cost one).
+        # A commit made during the pass shows up at the next poll. Embedded: one open for
+        # the pass, never handed over halfway; the token taken at its release holds the
+        # pass's own writes (nobody else wrote meanwhile): no extra pass (served: one).
         burst = getattr(self.catalog, "burst", contextlib.nullcontext)
         state = getattr(self.catalog, "watch_state", None)  # optional in a catalog
         quiet = state is not None and self._digest is not None and not (
@@ -278,10 +277,9 @@ class Watcher:
 
     def _held_elsewhere(self) -> bool:
         # Woken by releases, a watcher does not wait in line for a file another process
-        # holds (its tries would only slow the holder down, and its wait's backoff
-        # outlast the hold): it passes when the release wakes it. For HELD_SKIP_S at
-        # most, then it waits in line as without the wake-ups, so it is never starved.
-        # (A hold of its own process, e.g. a server's, never makes it wait: no skip.)
+        # holds (its tries would slow the holder, its backoff outlast the hold): it
+        # passes when the release wakes it; after HELD_SKIP_S it waits in line as without
+        # wake-ups, so it is never starved. (Its own process's hold never makes it wait.)
         held = getattr(self.catalog, "held_elsewhere", None)
         if not self._woken_by_releases or held is None or not held():
             self._held_since = None
@@ -293,7 +291,7 @@ class Watcher:
         self._reap(ended)
         plans = self._active_plans(None if digest is None else digest[1])
         self._wake_at = None
-        self._scan_events(plans)
+        read = self._scan_events(plans)  # the cursor past the events read, if any
         self._schedule(plans, now)
         if housekeeping:
             self._next_housekeeping = time.monotonic() + self.housekeeping_s
@@ -301,6 +299,8 @@ class Watcher:
             self._beat()
         if self._accepting and not self._stop.is_set():
             self._dispatch(plans, now)
+        if read is not None:  # stored after the firings started: a write less before
+            self.catalog.advance_watch_cursor(read)
 
     def _active_plans(self, stamp: Any) -> dict[str, PlanRecord]:
         # The last pass's listing while the plans' stamp (watch_state) is the same: a
@@ -310,10 +310,12 @@ class Watcher:
         return self._plans[1]
 
     # -- events -> firings (nbripple.triggering) ----------------------------------
-    def _scan_events(self, plans: dict[str, PlanRecord]) -> None:
+    def _scan_events(self, plans: dict[str, PlanRecord]) -> int | None:
         if self._cursor is None:
             self._cursor = self.catalog.watch_cursor()
-        self._cursor = fire_on_events(self.catalog, plans, self._cursor, self._plan_failed)
+        before, self._cursor = self._cursor, fire_on_events(
+            self.catalog, plans, self._cursor, self._plan_failed)
+        return self._cursor if self._cursor != before else None
 
     # -- schedules -> firings ---------------------------------------------------
     def _schedule(self, plans: dict[str, PlanRecord], now: datetime) -> None:
