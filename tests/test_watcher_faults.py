@@ -45,12 +45,17 @@ def _raw_plan(ws: nr.Workspace, name: str, spec: dict[str, Any]) -> None:
     ws.catalog.set_plan_active(name, True)
 
 
+def _active_plan_on(item: nr.Artifact, name: str = "good") -> None:
+    """Register and activate a plan that runs echo.ipynb on each new version of item."""
+    nr.register(nr.LaunchPlan(name, notebook=FIXTURES / "echo.ipynb",
+                              parameters={"text": name}, trigger=nr.OnArtifact(item)))
+    nr.activate(name)
+
+
 def test_broken_plans_are_recorded_and_the_good_one_still_fires(home, ws,
                                                                 recording_executor):
     item = nr.Artifact("item")
-    nr.register(nr.LaunchPlan("good", notebook=FIXTURES / "echo.ipynb",
-                              parameters={"text": "hi"}, trigger=nr.OnArtifact(item)))
-    nr.activate("good")
+    _active_plan_on(item)
     base = lp.get_plan("good").spec
     _raw_plan(ws, "never", {**base, "name": "never", "trigger": None,
                             "schedule": "0 0 30 2 *"})
@@ -108,9 +113,7 @@ nr.Artifact("item").create_from("from another process")
 def test_a_commit_by_another_process_wakes_the_watcher_before_its_poll(home, ws,
                                                                         recording_executor):
     item = nr.Artifact("item")
-    nr.register(nr.LaunchPlan("good", notebook=FIXTURES / "echo.ipynb",
-                              parameters={"text": "hi"}, trigger=nr.OnArtifact(item)))
-    nr.activate("good")
+    _active_plan_on(item)
     ws.catalog.close()
     executor = recording_executor()
     watcher = Watcher(executor=executor, poll_interval=60, housekeeping_s=60,
@@ -133,9 +136,7 @@ def test_a_plan_change_stamped_before_the_newest_still_reaches_the_watcher(
     # stamped earlier than another plan's last change (a clock set back) must move it.
     item = nr.Artifact("item")
     for name in ("early", "late"):
-        nr.register(nr.LaunchPlan(name, notebook=FIXTURES / "echo.ipynb",
-                                  parameters={"text": name}, trigger=nr.OnArtifact(item)))
-        nr.activate(name)
+        _active_plan_on(item, name)
     with ws.catalog.connection() as con:  # "late" was changed by a clock a day ahead
         con.execute("UPDATE plan_state SET updated_at = updated_at + INTERVAL 1 DAY "
                     "WHERE name = 'late'")

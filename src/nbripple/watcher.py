@@ -123,10 +123,13 @@ class Watcher:
             self._shutdown()
 
     def notify(self, items: object = None) -> None:
-        """Something was committed in this process (a :class:`ChangeFeed` listener): the
-        next pass starts at once, not at the next poll (the watcher's own writes aside)."""
+        """Something was committed in this process (a :class:`ChangeFeed` listener): pass."""
         if threading.current_thread() is not self._thread:
             self._notified = True
+            self._woken.set()
+
+    def _released(self) -> None:  # another process let go of the file: pass now, not at
+        if not self.consecutive_failures:  # the poll (a failing watcher's backoff holds)
             self._woken.set()
 
     def _sleep(self, seconds: float) -> None:  # or less if stopped or notified
@@ -150,9 +153,8 @@ class Watcher:
         start = getattr(self.executor, "start", None)  # optional in custom executors
         if start is not None:
             start(os.getpid())
-        # woken when another process releases the file, not at the next poll (embedded)
-        watch = getattr(self.catalog, "watch_releases", None)
-        unwatch = watch(self._woken.set) if watch is not None else None
+        watch = getattr(self.catalog, "watch_releases", None)  # embedded: see _released
+        unwatch = watch(self._released) if watch is not None else None
         self._woken_by_releases = unwatch is not None
         log.info("watcher %s started on %s", self.id, self.ws.home)
         try:
@@ -234,8 +236,7 @@ class Watcher:
 
     # -- one pass ---------------------------------------------------------------
     def run_once(self, *, force: bool = True) -> bool:
-        """Do one pass if anything may have changed (always when ``force``); returns
-        whether a pass ran. Tests and embedders may call it directly."""
+        """One pass if anything may have changed (always when ``force``); whether it ran."""
         now = self.clock()
         signature = self.catalog.change_token()  # before the pass (see below)
         notified, self._notified = self._notified, False
@@ -472,8 +473,7 @@ class Watcher:
         settle_firing(self.catalog, firing_id, execution, now=self.clock(), shutdown=shutdown)
 
     def _recover_orphans(self) -> None:
-        """Mark runs whose process died as failed, and owe their firings again; settle
-        firings whose run ended while no watcher was looking."""
+        """Fail runs whose process died (their firings owed again); settle orphaned firings."""
         sweep_dead_executions(self.catalog, skip=set(self._running), host=self.host)
         reconcile_firings(self.catalog, set(self._running), now=self.clock())
 
